@@ -1,0 +1,484 @@
+/*
+ * evio — an event-loop networking library with a stable C API.
+ *
+ * This is the only public header. It is C99-clean and can be included from C++.
+ * Everything behind it (the C++ core and the engines) is private.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef EVIO_H
+#define EVIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/**
+ * @file evio.h
+ * @brief The public C API of evio.
+ *
+ * A server calls evio_serve() with a table of event callbacks (::evio_events) and one or
+ * more addresses. evio_serve() binds every address, calls `serving`, then runs one or more
+ * event loops (one thread each) that call the other callbacks until a callback returns
+ * ::EVIO_SHUTDOWN. Then it closes every connection (calling `closed` for each), joins its
+ * threads and returns.
+ *
+ * @par Threads
+ * Each connection belongs to exactly one loop, and all callbacks for it run on that loop's
+ * thread, one at a time. Functions marked "loop thread only" may be called only from a
+ * callback running on the loop that owns the connection; they return ::EVIO_EPERM when
+ * called from any other thread. evio_conn_wake(), evio_conn_ref() and evio_conn_unref()
+ * may be called from any thread.
+ *
+ * @par Errors
+ * Functions that can fail return 0 (or a non-negative count) on success and a negative
+ * `EVIO_E…` code on failure. evio_strerror() turns a code into a short text, and
+ * evio_last_error() returns a message that names what was wrong with the last failed call
+ * made on the calling thread (for example `"tcp://:99999: port 99999 out of range"`).
+ * No function throws, aborts or crashes on bad input.
+ */
+
+/** @name Version
+ *  The version of the header you compiled against. evio_version() gives the version of the
+ *  library you run against.
+ *  @{ */
+#define EVIO_VERSION_MAJOR 1 /**< Major version: changes only with an ABI break. */
+#define EVIO_VERSION_MINOR 0 /**< Minor version: additions. */
+#define EVIO_VERSION_PATCH 0 /**< Patch version: fixes. */
+/** The version as one number: major * 10000 + minor * 100 + patch. */
+#define EVIO_VERSION (EVIO_VERSION_MAJOR * 10000 + EVIO_VERSION_MINOR * 100 + EVIO_VERSION_PATCH)
+/** @} */
+
+/** Symbol visibility of the public functions. */
+#if defined(_WIN32)
+#define EVIO_EXPORT __declspec(dllexport)
+#elif defined(__GNUC__)
+#define EVIO_EXPORT __attribute__((visibility("default")))
+#else
+#define EVIO_EXPORT
+#endif
+
+/**
+ * @brief Error codes. Every failure is reported as one of these negative numbers.
+ *
+ * The values are fixed forever (they are the Linux errno values, negated, on every
+ * platform) and never reused.
+ */
+typedef enum evio_error {
+    EVIO_OK = 0,                /**< Success. */
+    EVIO_EPERM = -1,            /**< Called from a thread that does not own the object. */
+    EVIO_ENOENT = -2,           /**< No such file or host. */
+    EVIO_EIO = -5,              /**< Input/output error. */
+    EVIO_EBADF = -9,            /**< Bad file descriptor. */
+    EVIO_ENOMEM = -12,          /**< Out of memory. */
+    EVIO_EACCES = -13,          /**< Permission denied. */
+    EVIO_EBUSY = -16,           /**< Resource busy. */
+    EVIO_EINVAL = -22,          /**< Invalid argument (a bad address, a NULL pointer, …). */
+    EVIO_ENFILE = -23,          /**< Too many open files in the system. */
+    EVIO_EMFILE = -24,          /**< Too many open files in this process. */
+    EVIO_EPIPE = -32,           /**< Broken pipe: the peer is gone. */
+    EVIO_ENAMETOOLONG = -36,    /**< A name (such as a unix socket path) is too long. */
+    EVIO_ENOSYS = -38,          /**< Function not implemented on this platform. */
+    EVIO_ENOTSUP = -95,         /**< Operation not supported (by this engine, socket type…). */
+    EVIO_EAFNOSUPPORT = -97,    /**< Address family not supported. */
+    EVIO_EADDRINUSE = -98,      /**< Address already in use. */
+    EVIO_EADDRNOTAVAIL = -99,   /**< Address not available on this machine. */
+    EVIO_ENETUNREACH = -101,    /**< Network unreachable. */
+    EVIO_ECONNABORTED = -103,   /**< Connection aborted. */
+    EVIO_ECONNRESET = -104,     /**< Connection reset by peer. */
+    EVIO_ENOTCONN = -107,       /**< The connection is closed (or was detached). */
+    EVIO_ETIMEDOUT = -110,      /**< Timed out. */
+    EVIO_ECONNREFUSED = -111,   /**< Connection refused. */
+    EVIO_EHOSTUNREACH = -113    /**< Host unreachable. */
+} evio_error;
+
+/**
+ * @brief What the server should do after an event callback returns.
+ */
+typedef enum evio_action {
+    EVIO_NONE = 0,     /**< Carry on. */
+    EVIO_DETACH = 1,   /**< Flush the output, then hand the socket to the `detached` callback. */
+    EVIO_CLOSE = 2,    /**< Flush the output, then close the connection. */
+    EVIO_SHUTDOWN = 3  /**< Close every connection and make evio_serve() return 0. */
+} evio_action;
+
+/**
+ * @brief How new connections are spread over the loops when there are several.
+ */
+typedef enum evio_load_balance {
+    EVIO_LB_RANDOM = 0,           /**< A random loop for each connection (the default). */
+    EVIO_LB_ROUND_ROBIN = 1,      /**< Loops in turn. */
+    EVIO_LB_LEAST_CONNECTIONS = 2 /**< The loop with the fewest open connections. */
+} evio_load_balance;
+
+/**
+ * @brief A connection (or, for UDP, the sender of one datagram). Opaque.
+ *
+ * Owned by the library. A pointer received in a callback stays valid until `closed` or
+ * `detached` returns for it, unless you hold a reference (evio_conn_ref()), in which case
+ * the memory stays valid until your last evio_conn_unref(); a closed connection then only
+ * answers ::EVIO_ENOTCONN. For UDP the pointer is valid only during the `data` call.
+ */
+typedef struct evio_conn evio_conn;
+
+/**
+ * @brief The running server, as seen from the `serving` callback. Opaque.
+ *
+ * Owned by the library; valid only during the `serving` callback.
+ */
+typedef struct evio_server evio_server;
+
+/**
+ * @brief The event callbacks and settings of a server (evio's `Events`).
+ *
+ * Initialise it with ::EVIO_EVENTS_INIT (or zero it and set `size` to
+ * `sizeof(evio_events)`), then set the fields you need; every callback is optional.
+ * The `size` field lets later versions append fields without breaking programs built
+ * against this one.
+ *
+ * Every callback receives the `udata` pointer given here. The table is copied by
+ * evio_serve(); it need not outlive the call.
+ */
+typedef struct evio_events {
+    /** Must be `sizeof(evio_events)` as compiled by the caller (set by ::EVIO_EVENTS_INIT). */
+    size_t size;
+    /** Passed unchanged to every callback. */
+    void *udata;
+    /** Number of event loops (threads): 0 or 1 = one, N = N, -1 = one per CPU. */
+    int num_loops;
+    /** How connections are spread over the loops when `num_loops` > 1. */
+    evio_load_balance load_balance;
+
+    /**
+     * Called once, on the thread that called evio_serve(), after every address is bound
+     * and before any connection is accepted. Return ::EVIO_SHUTDOWN to stop at once.
+     */
+    evio_action (*serving)(evio_server *server, void *udata);
+
+    /**
+     * Called on the connection's loop when a connection is accepted. Output written here
+     * with evio_conn_write() is sent before any input is read (a greeting). Options
+     * (evio_conn_set_keepalive(), evio_conn_set_reuse_input()) are usually set here.
+     */
+    evio_action (*opened)(evio_conn *conn, void *udata);
+
+    /**
+     * Called when a connection closes, before its socket is closed. `err` is 0 for an
+     * orderly close (by either side, or at shutdown) and a negative `EVIO_E…` code when
+     * the connection failed (for example ::EVIO_ECONNRESET). Not called after a detach.
+     * Only ::EVIO_SHUTDOWN is meaningful as the return value.
+     */
+    evio_action (*closed)(evio_conn *conn, int err, void *udata);
+
+    /**
+     * Called after the ::EVIO_DETACH action, once all pending output is flushed. `fd` is
+     * now yours: it is in blocking mode, evio no longer watches it, and you must close
+     * it. Only ::EVIO_SHUTDOWN is meaningful as the return value.
+     */
+    evio_action (*detached)(evio_conn *conn, int fd, void *udata);
+
+    /** Called on a loop just before output is written to a socket of that loop. */
+    void (*prewrite)(evio_conn *conn, void *udata);
+
+    /**
+     * Called when bytes arrive (`in`, `len` > 0), or after evio_conn_wake() (`in` is
+     * NULL and `len` is 0). For UDP, called once per datagram. See
+     * evio_conn_set_reuse_input() for how long `in` stays valid.
+     */
+    evio_action (*data)(evio_conn *conn, const void *in, size_t len, void *udata);
+
+    /**
+     * Called on the first loop right after `serving`, then again after the delay it
+     * stores in `*delay_ns` (nanoseconds; `*delay_ns` is 1 second on entry, and a value
+     * of 0 or less fires again on the next loop turn).
+     */
+    evio_action (*tick)(int64_t *delay_ns, void *udata);
+} evio_events;
+
+/** Initialiser for ::evio_events: sets `size`, zeroes everything else. */
+#define EVIO_EVENTS_INIT {sizeof(evio_events), NULL, 0, EVIO_LB_RANDOM, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+
+/**
+ * @brief Run a server on one or more addresses until a callback returns ::EVIO_SHUTDOWN.
+ *
+ * Addresses follow evio's syntax: `[scheme://]host:port[?reuseport=true]`, where scheme
+ * is `tcp` (the default), `tcp4`, `tcp6`, `udp`, `udp4`, `udp6` or `unix` (then the rest
+ * is a file path: `unix:///tmp/s.sock` or `unix://rel.sock`). An empty host listens on
+ * every interface; port 0 asks the kernel for a free port (see evio_server_addr()). A
+ * stale unix socket file is removed before binding and the file is removed again at
+ * shutdown; a path that exists and is not a socket is an error.
+ *
+ * @param events the callbacks and settings; copied.
+ * @param addrs  `naddrs` NUL-terminated address strings; read during the call only.
+ * @param naddrs number of addresses (at least 1).
+ * @return 0 after an orderly shutdown, or a negative `EVIO_E…` code if the server could
+ *         not start (evio_last_error() then says which address and why). If it fails,
+ *         no callback has been called.
+ * @par Thread-safety
+ * Any thread; blocks it. Several servers may run at once in one process.
+ */
+EVIO_EXPORT int evio_serve(const evio_events *events, const char *const *addrs, size_t naddrs);
+
+/** @name Server information (in the `serving` callback)
+ *  @{ */
+
+/**
+ * @brief Number of addresses the server listens on (the `naddrs` given to evio_serve()).
+ * @par Thread-safety
+ * Only during the `serving` callback, on its thread.
+ */
+EVIO_EXPORT int evio_server_num_addrs(const evio_server *server);
+
+/**
+ * @brief Number of event loops the server runs.
+ * @par Thread-safety
+ * Only during the `serving` callback, on its thread.
+ */
+EVIO_EXPORT int evio_server_num_loops(const evio_server *server);
+
+/**
+ * @brief The bound address `index` (the real port when port 0 was asked).
+ * @param len receives the length of the address; may be NULL.
+ * @return a pointer owned by the server, valid during the `serving` callback, or NULL if
+ *         `index` is out of range.
+ * @par Thread-safety
+ * Only during the `serving` callback, on its thread.
+ */
+EVIO_EXPORT const struct sockaddr *evio_server_addr(const evio_server *server, int index,
+                                                    socklen_t *len);
+
+/**
+ * @brief The bound address `index` as text, in the form accepted by evio_serve()
+ *        (`tcp://127.0.0.1:40123`, `tcp6://[::1]:40123`, `udp://…`, `unix:///tmp/s`).
+ * @param buf receives the NUL-terminated text, truncated to `buflen` bytes.
+ * @return the length of the full text (as snprintf), or a negative `EVIO_E…` code.
+ * @par Thread-safety
+ * Only during the `serving` callback, on its thread.
+ */
+EVIO_EXPORT int evio_server_addr_string(const evio_server *server, int index, char *buf,
+                                        size_t buflen);
+/** @} */
+
+/** @name Connections
+ *  @{ */
+
+/**
+ * @brief Queue output for the connection. It is written to the socket as soon as the
+ *        current callback returns, in one write with any other output of that callback.
+ *
+ * The bytes are copied; `buf` may be reused at once. For UDP the output of one `data`
+ * call is sent back to the sender as one datagram. Output is never dropped while the
+ * connection is open; a connection whose unsent output grows large stops being read until
+ * it drains (backpressure).
+ * @return 0, or ::EVIO_ENOTCONN (closed), ::EVIO_EPERM (wrong thread), ::EVIO_EINVAL.
+ * @par Thread-safety
+ * Loop thread only.
+ */
+EVIO_EXPORT int evio_conn_write(evio_conn *conn, const void *buf, size_t len);
+
+/**
+ * @brief Make the loop call `data` for this connection with no input (`in` NULL, `len` 0).
+ *
+ * Wakes coalesce: several calls before the loop gets to them may give one `data` call,
+ * but every call is followed by at least one. A wake on a connection that is closed, or
+ * closes before the loop gets to it, does nothing.
+ * @return 0, or ::EVIO_ENOTCONN if the connection is already closed (or the server has
+ *         stopped), ::EVIO_ENOTSUP for a UDP sender, ::EVIO_EINVAL for NULL.
+ * @par Thread-safety
+ * Any thread. From outside a callback, hold a reference (evio_conn_ref()) so the pointer
+ * stays valid however the connection's close races with your call.
+ */
+EVIO_EXPORT int evio_conn_wake(evio_conn *conn);
+
+/**
+ * @brief Take a reference: the connection's memory stays valid until the matching
+ *        evio_conn_unref(), even after it is closed.
+ * @par Thread-safety
+ * Any thread, but the first reference must be taken while the pointer is known valid
+ * (inside one of its callbacks). Not for UDP senders (does nothing).
+ */
+EVIO_EXPORT void evio_conn_ref(evio_conn *conn);
+
+/**
+ * @brief Drop a reference taken with evio_conn_ref(). The last one frees the memory.
+ * @par Thread-safety
+ * Any thread.
+ */
+EVIO_EXPORT void evio_conn_unref(evio_conn *conn);
+
+/**
+ * @brief The user context stored with evio_conn_set_context(), or NULL.
+ * @par Thread-safety
+ * Loop thread only (not synchronised).
+ */
+EVIO_EXPORT void *evio_conn_context(const evio_conn *conn);
+
+/**
+ * @brief Store a user pointer with the connection. evio never dereferences or frees it;
+ *        it is still there in `closed` and `detached`.
+ * @par Thread-safety
+ * Loop thread only (not synchronised).
+ */
+EVIO_EXPORT void evio_conn_set_context(evio_conn *conn, void *ctx);
+
+/**
+ * @brief Index, in the `addrs` given to evio_serve(), of the address this connection
+ *        came in on; negative `EVIO_E…` code for NULL.
+ * @par Thread-safety
+ * Any thread while the pointer is valid (immutable).
+ */
+EVIO_EXPORT int evio_conn_addr_index(const evio_conn *conn);
+
+/**
+ * @brief The local address of the connection.
+ * @param len receives the address length; may be NULL.
+ * @return a pointer owned by the connection, valid as long as the connection pointer, or
+ *         NULL on error.
+ * @par Thread-safety
+ * Loop thread only.
+ */
+EVIO_EXPORT const struct sockaddr *evio_conn_local_addr(evio_conn *conn, socklen_t *len);
+
+/**
+ * @brief The remote address of the connection (the sender, for UDP). For unix sockets
+ *        the peer is usually unnamed (family AF_UNIX, empty path).
+ * @param len receives the address length; may be NULL.
+ * @return a pointer owned by the connection, valid as long as the connection pointer.
+ * @par Thread-safety
+ * Loop thread only.
+ */
+EVIO_EXPORT const struct sockaddr *evio_conn_remote_addr(evio_conn *conn, socklen_t *len);
+
+/**
+ * @brief Format an address as text: `127.0.0.1:5000`, `[::1]:5000`, or a unix path
+ *        (empty for an unnamed unix peer).
+ * @return the length of the full text (as snprintf; `buf` is always NUL-terminated when
+ *         `buflen` > 0), or ::EVIO_EINVAL (NULL or unknown family).
+ * @par Thread-safety
+ * Any thread (pure function).
+ */
+EVIO_EXPORT int evio_addr_string(const struct sockaddr *addr, socklen_t len, char *buf,
+                                 size_t buflen);
+
+/**
+ * @brief Enable TCP keepalive probes after `seconds` of idleness (also the interval
+ *        between probes); 0 turns keepalive off.
+ * @return 0, or ::EVIO_ENOTSUP (not TCP), ::EVIO_EINVAL, ::EVIO_EPERM, ::EVIO_ENOTCONN.
+ * @par Thread-safety
+ * Loop thread only; usually called in `opened`.
+ */
+EVIO_EXPORT int evio_conn_set_keepalive(evio_conn *conn, int seconds);
+
+/**
+ * @brief Choose how the `in` buffer of `data` is provided (evio's `ReuseInputBuffer`).
+ *
+ * - Off (the default): `in` is the connection's own copy of the bytes. It stays valid and
+ *   unchanged until the next `data` call with input for this connection, or until
+ *   `closed`/`detached` returns.
+ * - On: `in` points into the loop's shared read buffer, which the next read on this loop
+ *   (for any connection) overwrites; it is valid only during the `data` call. This saves
+ *   a copy.
+ *
+ * For UDP, `in` is always the shared buffer, valid only during the call.
+ * @return 0, or ::EVIO_EPERM, ::EVIO_ENOTCONN, ::EVIO_EINVAL.
+ * @par Thread-safety
+ * Loop thread only; usually called in `opened`.
+ */
+EVIO_EXPORT int evio_conn_set_reuse_input(evio_conn *conn, int on);
+/** @} */
+
+/** @name InputStream
+ *  A helper for protocols whose messages can span several `data` calls (evio's
+ *  `InputStream`): call evio_input_stream_begin() with the new input, consume as many
+ *  whole messages as the returned bytes hold, then call evio_input_stream_end() with what
+ *  is left, which is kept for the next call.
+ *  @{ */
+
+/**
+ * @brief Buffered leftover input. Zero it (::EVIO_INPUT_STREAM_INIT) before first use,
+ *        release with evio_input_stream_free(). Treat the fields as private.
+ */
+typedef struct evio_input_stream {
+    unsigned char *buf; /**< Kept bytes (owned; private). */
+    size_t len;         /**< Number of kept bytes (private). */
+    size_t cap;         /**< Capacity of `buf` (private). */
+} evio_input_stream;
+
+/** Initialiser for an empty ::evio_input_stream. */
+#define EVIO_INPUT_STREAM_INIT {NULL, 0, 0}
+
+/**
+ * @brief Join kept bytes with new input.
+ * @param in, len the new input (may be NULL/0).
+ * @param data receives a pointer to all bytes to parse: `in` itself when nothing was
+ *        kept, else the stream's buffer (valid until the next call on the stream).
+ * @param data_len receives their number.
+ * @return 0, or ::EVIO_ENOMEM / ::EVIO_EINVAL.
+ * @par Thread-safety
+ * Not synchronised: one stream, one thread at a time. The stream owns its buffer.
+ */
+EVIO_EXPORT int evio_input_stream_begin(evio_input_stream *is, const void *in, size_t len,
+                                        const void **data, size_t *data_len);
+
+/**
+ * @brief Keep the unconsumed tail `rest` (`rest_len` bytes; may point into the data
+ *        from evio_input_stream_begin()) for the next call; `rest_len` 0 keeps nothing.
+ * @return 0, or ::EVIO_ENOMEM / ::EVIO_EINVAL.
+ * @par Thread-safety
+ * Not synchronised: one stream, one thread at a time.
+ */
+EVIO_EXPORT int evio_input_stream_end(evio_input_stream *is, const void *rest, size_t rest_len);
+
+/**
+ * @brief Free the stream's buffer and reset it to empty. Safe on an empty stream.
+ * @par Thread-safety
+ * Not synchronised: one stream, one thread at a time.
+ */
+EVIO_EXPORT void evio_input_stream_free(evio_input_stream *is);
+/** @} */
+
+/** @name Errors and version
+ *  @{ */
+
+/**
+ * @brief A short static description of an `EVIO_E…` code (or of any negative errno).
+ * @return a static string; never NULL.
+ * @par Thread-safety
+ * Any thread.
+ */
+EVIO_EXPORT const char *evio_strerror(int code);
+
+/**
+ * @brief A message naming what was wrong with the last failed evio call on this thread,
+ *        for example `"tcp://:99999: port 99999 out of range"`; "" if none failed.
+ * @return a thread-local string, valid until the next evio call on this thread.
+ * @par Thread-safety
+ * Any thread (each thread has its own).
+ */
+EVIO_EXPORT const char *evio_last_error(void);
+
+/**
+ * @brief The library's version, as ::EVIO_VERSION computes it.
+ * @par Thread-safety
+ * Any thread.
+ */
+EVIO_EXPORT int evio_version(void);
+
+/**
+ * @brief The library's version as text, e.g. `"1.0.0"`.
+ * @return a static string.
+ * @par Thread-safety
+ * Any thread.
+ */
+EVIO_EXPORT const char *evio_version_string(void);
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVIO_H */
