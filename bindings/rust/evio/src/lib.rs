@@ -1,0 +1,160 @@
+//! Safe Rust bindings for **evio**, an event-loop networking library.
+//!
+//! A server is a type implementing [`Handler`]: every event (serving, opened, closed,
+//! detached, prewrite, data, tick) is a method with a default body, and each returns an
+//! [`Action`]. [`serve`] (or the [`Server`] builder, for several loops) binds the addresses
+//! and runs the loops until a callback returns [`Action::Shutdown`].
+//!
+//! ```no_run
+//! use evio::{Action, Conn, Handler};
+//!
+//! struct Echo;
+//!
+//! impl Handler for Echo {
+//!     type Context = ();
+//!
+//!     fn data(&self, conn: &mut Conn<()>, input: &[u8]) -> Action {
+//!         conn.write(input).ok();
+//!         Action::None
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), evio::Error> {
+//!     evio::Server::new().loops(4).serve(&Echo, &["tcp://127.0.0.1:5000"])
+//! }
+//! ```
+//!
+//! # Threads
+//!
+//! Each connection belongs to one loop, and all its callbacks run on that loop's thread.
+//! With one loop ([`serve`], [`Server::new`]) the handler needs only to be [`Send`], so it
+//! may keep its state in `Cell`s and `RefCell`s. With several loops ([`Server::loops`])
+//! callbacks run on several threads at once, and [`Server::serve`] then requires
+//! `Handler + Sync` — handing it a `Cell`-based handler does not compile:
+//!
+//! ```compile_fail
+//! use std::cell::Cell;
+//! use evio::{Action, Conn, Handler};
+//!
+//! struct Counter { n: Cell<u64> }
+//!
+//! impl Handler for Counter {
+//!     type Context = ();
+//!     fn data(&self, _: &mut Conn<()>, _: &[u8]) -> Action {
+//!         self.n.set(self.n.get() + 1);
+//!         Action::None
+//!     }
+//! }
+//!
+//! let h = Counter { n: Cell::new(0) };
+//! // error: `Cell<u64>` cannot be shared between threads safely
+//! evio::Server::new().loops(4).serve(&h, &["tcp://127.0.0.1:0"]).unwrap();
+//! ```
+//!
+//! The same handler is fine on one loop:
+//!
+//! ```no_run
+//! # use std::cell::Cell;
+//! # use evio::{Action, Conn, Handler};
+//! # struct Counter { n: Cell<u64> }
+//! # impl Handler for Counter {
+//! #     type Context = ();
+//! #     fn data(&self, _: &mut Conn<()>, _: &[u8]) -> Action {
+//! #         self.n.set(self.n.get() + 1);
+//! #         Action::None
+//! #     }
+//! # }
+//! let h = Counter { n: Cell::new(0) };
+//! evio::serve(&h, &["tcp://127.0.0.1:0"]).unwrap();
+//! ```
+//!
+//! A [`Waker`] (from [`Conn::waker`]) is the one handle that leaves the callbacks: it is
+//! `Send + Sync + Clone`, and makes the loop call [`Handler::data`] with empty input.
+//!
+//! # Panics
+//!
+//! A panic in a callback never unwinds into the C library. It is caught, the server shuts
+//! down (no further handler methods are called; connection contexts are still dropped), and
+//! [`Server::serve`] resumes the panic on the calling thread once the loops have stopped.
+//!
+//! # Linking
+//!
+//! `evio-sys` finds `libevio` through `pkg-config` (honouring `PKG_CONFIG_PATH`) or, when
+//! set, the `EVIO_LIB_DIR` environment variable (a directory holding `libevio.so`). This
+//! crate's own tests and examples get an rpath to that directory; other binaries need the
+//! library installed, an rpath of their own, or `LD_LIBRARY_PATH`.
+#![deny(missing_docs)]
+#![warn(unsafe_op_in_unsafe_fn)]
+
+mod addr;
+mod conn;
+mod error;
+mod server;
+
+pub use addr::Addr;
+pub use conn::{Conn, DetachedSocket, Waker, Writer};
+pub use error::Error;
+pub use server::{serve, Handler, MultiLoop, ServerInfo, Server, SingleLoop};
+
+/// The raw C declarations this crate is built on (the `evio-sys` crate).
+pub use evio_sys as sys;
+
+/// What the server should do after an event callback returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Carry on.
+    #[default]
+    None,
+    /// Flush the output, then hand the socket to [`Handler::detached`].
+    Detach,
+    /// Flush the output, then close the connection.
+    Close,
+    /// Close every connection and make `serve` return `Ok(())`.
+    Shutdown,
+}
+
+impl Action {
+    fn to_raw(self) -> sys::evio_action {
+        match self {
+            Action::None => sys::EVIO_NONE,
+            Action::Detach => sys::EVIO_DETACH,
+            Action::Close => sys::EVIO_CLOSE,
+            Action::Shutdown => sys::EVIO_SHUTDOWN,
+        }
+    }
+}
+
+/// How new connections are spread over the loops when there are several.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LoadBalance {
+    /// A random loop for each connection (the default).
+    #[default]
+    Random,
+    /// Loops in turn.
+    RoundRobin,
+    /// The loop with the fewest open connections.
+    LeastConnections,
+}
+
+impl LoadBalance {
+    fn to_raw(self) -> sys::evio_load_balance {
+        match self {
+            LoadBalance::Random => sys::EVIO_LB_RANDOM,
+            LoadBalance::RoundRobin => sys::EVIO_LB_ROUND_ROBIN,
+            LoadBalance::LeastConnections => sys::EVIO_LB_LEAST_CONNECTIONS,
+        }
+    }
+}
+
+/// The version of the C library in use, as `(major, minor, patch)`.
+pub fn version() -> (u32, u32, u32) {
+    // SAFETY: no preconditions.
+    let v = unsafe { sys::evio_version() }.max(0) as u32;
+    (v / 10000, v / 100 % 100, v % 100)
+}
+
+/// The version of the C library in use as text, e.g. `"1.0.0"`.
+pub fn version_string() -> String {
+    // SAFETY: returns a static NUL-terminated string.
+    unsafe { error::cstr_lossy(sys::evio_version_string()) }
+}

@@ -1,0 +1,251 @@
+// The C API: validate, cast the opaque handle, call the core, map errors. No logic here,
+// and nothing C++ (exceptions included) crosses this boundary.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <new>
+
+#include <evio.h>
+
+#include "core/address.hpp"
+#include "core/conn.hpp"
+#include "core/error.hpp"
+#include "core/loop.hpp"
+#include "core/server.hpp"
+
+namespace evio {
+int input_stream_begin(evio_input_stream *, const void *, size_t, const void **, size_t *);
+int input_stream_end(evio_input_stream *, const void *, size_t);
+void input_stream_free(evio_input_stream *);
+} // namespace evio
+
+using evio::Conn;
+using evio::fail;
+
+namespace {
+
+/// Checks a handle the caller passed: not NULL, not freed, not foreign.
+int check_conn(const evio_conn *h, const char *fn) {
+    const Conn *c = evio::from_handle(h);
+    if (c == nullptr)
+        return fail(EVIO_EINVAL, std::string(fn) + ": conn is NULL");
+    if (c->magic != Conn::kMagic)
+        return fail(EVIO_EINVAL, std::string(fn) + ": not a live evio_conn");
+    return 0;
+}
+
+/// Checks a handle for a loop-thread-only call on an open connection.
+int check_owner(const evio_conn *h, const char *fn) {
+    if (int rc = check_conn(h, fn))
+        return rc;
+    const Conn *c = evio::from_handle(h);
+    if (c->closed.load(std::memory_order_acquire))
+        return fail(EVIO_ENOTCONN, std::string(fn) + ": connection is closed");
+    if (evio::Loop::current() != c->loop)
+        return fail(EVIO_EPERM, std::string(fn) + ": not on the connection's loop thread");
+    return 0;
+}
+
+template <class F> int guarded(F &&f) noexcept {
+    try {
+        return f();
+    } catch (const std::bad_alloc &) {
+        return fail(EVIO_ENOMEM, "out of memory");
+    } catch (...) {
+        return fail(EVIO_EIO, "internal error");
+    }
+}
+
+} // namespace
+
+extern "C" {
+
+EVIO_EXPORT int evio_serve(const evio_events *events, const char *const *addrs, size_t naddrs) {
+    return guarded([&] {
+        evio::Server server;
+        return server.serve(events, addrs, naddrs);
+    });
+}
+
+EVIO_EXPORT int evio_server_num_addrs(const evio_server *server) {
+    if (server == nullptr)
+        return fail(EVIO_EINVAL, "evio_server_num_addrs: server is NULL");
+    return reinterpret_cast<const evio::Server *>(server)->num_addrs();
+}
+
+EVIO_EXPORT int evio_server_num_loops(const evio_server *server) {
+    if (server == nullptr)
+        return fail(EVIO_EINVAL, "evio_server_num_loops: server is NULL");
+    return reinterpret_cast<const evio::Server *>(server)->num_loops();
+}
+
+EVIO_EXPORT const struct sockaddr *evio_server_addr(const evio_server *server, int index,
+                                                    socklen_t *len) {
+    if (server == nullptr)
+        return nullptr;
+    return reinterpret_cast<const evio::Server *>(server)->addr(index, len);
+}
+
+EVIO_EXPORT int evio_server_addr_string(const evio_server *server, int index, char *buf,
+                                        size_t buflen) {
+    if (server == nullptr)
+        return fail(EVIO_EINVAL, "evio_server_addr_string: server is NULL");
+    return guarded([&] {
+        return reinterpret_cast<const evio::Server *>(server)->addr_string(index, buf, buflen);
+    });
+}
+
+EVIO_EXPORT int evio_conn_write(evio_conn *conn, const void *buf, size_t len) {
+    if (int rc = check_owner(conn, "evio_conn_write"))
+        return rc;
+    if (buf == nullptr && len > 0)
+        return fail(EVIO_EINVAL, "evio_conn_write: buf is NULL");
+    return guarded([&] {
+        Conn *c = evio::from_handle(conn);
+        return c->loop->write(c, buf, len);
+    });
+}
+
+EVIO_EXPORT int evio_conn_wake(evio_conn *conn) {
+    if (int rc = check_conn(conn, "evio_conn_wake"))
+        return rc;
+    Conn *c = evio::from_handle(conn);
+    if (c->transport == evio::Transport::Udp)
+        return fail(EVIO_ENOTSUP, "evio_conn_wake: not for UDP");
+    if (c->closed.load(std::memory_order_acquire))
+        return fail(EVIO_ENOTCONN, "evio_conn_wake: connection is closed");
+    if (c->wake_pending.exchange(true, std::memory_order_acq_rel))
+        return 0; // one is queued already: they coalesce
+    c->ref(); // the queue's reference
+    bool posted = guarded([&] { return c->mailbox->post_wake(c) ? 1 : 0; }) == 1;
+    if (!posted) {
+        c->wake_pending.store(false, std::memory_order_release);
+        c->unref();
+        return fail(EVIO_ENOTCONN, "evio_conn_wake: the server has stopped");
+    }
+    return 0;
+}
+
+EVIO_EXPORT void evio_conn_ref(evio_conn *conn) {
+    if (check_conn(conn, "evio_conn_ref") == 0 &&
+        evio::from_handle(conn)->transport != evio::Transport::Udp)
+        evio::from_handle(conn)->ref();
+}
+
+EVIO_EXPORT void evio_conn_unref(evio_conn *conn) {
+    if (check_conn(conn, "evio_conn_unref") == 0 &&
+        evio::from_handle(conn)->transport != evio::Transport::Udp)
+        evio::from_handle(conn)->unref();
+}
+
+EVIO_EXPORT void *evio_conn_context(const evio_conn *conn) {
+    return check_conn(conn, "evio_conn_context") == 0 ? evio::from_handle(conn)->context
+                                                      : nullptr;
+}
+
+EVIO_EXPORT void evio_conn_set_context(evio_conn *conn, void *ctx) {
+    if (check_conn(conn, "evio_conn_set_context") == 0)
+        evio::from_handle(conn)->context = ctx;
+}
+
+EVIO_EXPORT int evio_conn_addr_index(const evio_conn *conn) {
+    if (int rc = check_conn(conn, "evio_conn_addr_index"))
+        return rc;
+    return evio::from_handle(conn)->addr_index;
+}
+
+EVIO_EXPORT const struct sockaddr *evio_conn_local_addr(evio_conn *conn, socklen_t *len) {
+    if (check_conn(conn, "evio_conn_local_addr"))
+        return nullptr;
+    Conn *c = evio::from_handle(conn);
+    if (!c->local_known) {
+        if (c->fd < 0) {
+            fail(EVIO_ENOTCONN, "evio_conn_local_addr: connection is closed");
+            return nullptr;
+        }
+        c->local_len = sizeof c->local;
+        if (getsockname(c->fd, reinterpret_cast<sockaddr *>(&c->local), &c->local_len) != 0) {
+            evio::fail_errno(evio::from_errno(errno), "evio_conn_local_addr: getsockname");
+            return nullptr;
+        }
+        c->local_known = true;
+    }
+    if (len)
+        *len = c->local_len;
+    return reinterpret_cast<const sockaddr *>(&c->local);
+}
+
+EVIO_EXPORT const struct sockaddr *evio_conn_remote_addr(evio_conn *conn, socklen_t *len) {
+    if (check_conn(conn, "evio_conn_remote_addr"))
+        return nullptr;
+    Conn *c = evio::from_handle(conn);
+    if (len)
+        *len = c->remote_len;
+    return reinterpret_cast<const sockaddr *>(&c->remote);
+}
+
+EVIO_EXPORT int evio_addr_string(const struct sockaddr *addr, socklen_t len, char *buf,
+                                 size_t buflen) {
+    int n = evio::format_address(addr, len, buf, buflen);
+    if (n < 0)
+        return fail(n, "evio_addr_string: NULL or unsupported address");
+    return n;
+}
+
+EVIO_EXPORT int evio_conn_set_keepalive(evio_conn *conn, int seconds) {
+    if (int rc = check_owner(conn, "evio_conn_set_keepalive"))
+        return rc;
+    Conn *c = evio::from_handle(conn);
+    if (c->transport != evio::Transport::Tcp)
+        return fail(EVIO_ENOTSUP, "evio_conn_set_keepalive: not a TCP connection");
+    if (seconds < 0)
+        return fail(EVIO_EINVAL, "evio_conn_set_keepalive: negative period");
+    int on = seconds > 0 ? 1 : 0;
+    if (setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0)
+        return evio::fail_errno(evio::from_errno(errno), "evio_conn_set_keepalive");
+    if (on && (setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &seconds, sizeof seconds) != 0 ||
+               setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPINTVL, &seconds, sizeof seconds) != 0))
+        return evio::fail_errno(evio::from_errno(errno), "evio_conn_set_keepalive");
+    return 0;
+}
+
+EVIO_EXPORT int evio_conn_set_reuse_input(evio_conn *conn, int on) {
+    if (int rc = check_owner(conn, "evio_conn_set_reuse_input"))
+        return rc;
+    Conn *c = evio::from_handle(conn);
+    if (c->transport == evio::Transport::Udp)
+        return 0; // always the shared buffer
+    c->reuse_input = on != 0;
+    if (c->reuse_input)
+        std::vector<char>().swap(c->in_copy);
+    return 0;
+}
+
+EVIO_EXPORT int evio_input_stream_begin(evio_input_stream *is, const void *in, size_t len,
+                                        const void **data, size_t *data_len) {
+    return evio::input_stream_begin(is, in, len, data, data_len);
+}
+
+EVIO_EXPORT int evio_input_stream_end(evio_input_stream *is, const void *rest,
+                                      size_t rest_len) {
+    return evio::input_stream_end(is, rest, rest_len);
+}
+
+EVIO_EXPORT void evio_input_stream_free(evio_input_stream *is) { evio::input_stream_free(is); }
+
+EVIO_EXPORT const char *evio_strerror(int code) { return evio::strerror_text(code); }
+
+EVIO_EXPORT const char *evio_last_error(void) { return evio::last_error(); }
+
+EVIO_EXPORT int evio_version(void) { return EVIO_VERSION; }
+
+EVIO_EXPORT const char *evio_version_string(void) {
+#define EVIO_STR2(x) #x
+#define EVIO_STR(x) EVIO_STR2(x)
+    return EVIO_STR(EVIO_VERSION_MAJOR) "." EVIO_STR(EVIO_VERSION_MINOR) "." EVIO_STR(
+        EVIO_VERSION_PATCH);
+}
+
+} // extern "C"
