@@ -116,6 +116,24 @@ typedef enum evio_load_balance {
 } evio_load_balance;
 
 /**
+ * @brief Which engine runs a server.
+ *
+ * - The native engine is epoll on Linux (kqueue on BSD/macOS is planned). It is the default.
+ * - The std engine runs on libuv, the portable event library; it is what evio's `-net`
+ *   address suffix (`tcp-net://…`) selects, and what builds without a native engine use
+ *   for every server. Both engines give the same events and semantics.
+ *
+ * The choice, in order: an address with the `-net` suffix selects std for the whole
+ * server; else ::evio_events.engine if not ::EVIO_ENGINE_DEFAULT; else the environment
+ * variable `EVIO_ENGINE` (`native` or `std`) if set; else native.
+ */
+typedef enum evio_engine {
+    EVIO_ENGINE_DEFAULT = 0, /**< Decided by the addresses and `EVIO_ENGINE` (see above). */
+    EVIO_ENGINE_NATIVE = 1,  /**< epoll (or the std engine where there is no native one). */
+    EVIO_ENGINE_STD = 2      /**< libuv. */
+} evio_engine;
+
+/**
  * @brief A connection (or, for UDP, the sender of one datagram). Opaque.
  *
  * Owned by the library. A pointer received in a callback stays valid until `closed` or
@@ -197,10 +215,18 @@ typedef struct evio_events {
      * of 0 or less fires again on the next loop turn).
      */
     evio_action (*tick)(int64_t *delay_ns, void *udata);
+
+    /**
+     * The engine for the whole server (see ::evio_engine). Asking for
+     * ::EVIO_ENGINE_NATIVE together with a `-net` address is an error (::EVIO_EINVAL).
+     */
+    evio_engine engine;
 } evio_events;
 
 /** Initialiser for ::evio_events: sets `size`, zeroes everything else. */
-#define EVIO_EVENTS_INIT {sizeof(evio_events), NULL, 0, EVIO_LB_RANDOM, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+#define EVIO_EVENTS_INIT                                                                   \
+    {sizeof(evio_events), NULL, 0, EVIO_LB_RANDOM, NULL, NULL, NULL, NULL,                  \
+     NULL, NULL, NULL, EVIO_ENGINE_DEFAULT}
 
 /**
  * @brief Run a server on one or more addresses until a callback returns ::EVIO_SHUTDOWN.
@@ -239,6 +265,14 @@ EVIO_EXPORT int evio_server_num_addrs(const evio_server *server);
  * Only during the `serving` callback, on its thread.
  */
 EVIO_EXPORT int evio_server_num_loops(const evio_server *server);
+
+/**
+ * @brief The name of the engine running the server: `"epoll"` or `"libuv"`.
+ * @return a static string, or NULL for a NULL server.
+ * @par Thread-safety
+ * Only during the `serving` callback, on its thread.
+ */
+EVIO_EXPORT const char *evio_server_engine(const evio_server *server);
 
 /**
  * @brief The bound address `index` (the real port when port 0 was asked).

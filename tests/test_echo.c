@@ -170,69 +170,89 @@ static void run_echo(void **state) {
 
     ts_server s;
     int r = ts_server_start(&s, &ev, &st, addrs, 1);
-    assert_int_equal(r, 0);
+    if (r != 0)
+        fail_msg("evio_serve(%s) failed: %d %s / %s", addr, r, evio_strerror(r), s.last_error);
 
-    if (cfg->loops > 0) {
-        assert_int_equal(s.num_loops, cfg->loops);
-    } else {
-        if (s.num_loops != ts_ncpu_online() && s.num_loops != ts_ncpu_affinity())
-            fail_msg("num_loops -1 gave %d loops; CPUs online %d, usable %d", s.num_loops,
-                     ts_ncpu_online(), ts_ncpu_affinity());
-    }
+    if (cfg->loops > 0)
+        TS_CHECKF(s.num_loops == cfg->loops, "num_loops %d, asked for %d", s.num_loops,
+                  cfg->loops);
+    else
+        TS_CHECKF(s.num_loops == ts_ncpu_online() || s.num_loops == ts_ncpu_affinity(),
+                  "num_loops -1 gave %d loops; CPUs online %d, usable %d", s.num_loops,
+                  ts_ncpu_online(), ts_ncpu_affinity());
     int nloops = s.num_loops;
 
     /* Connect one at a time (each greeting proves `opened` ran), so the spread over the
      * loops is deterministic for round-robin and least-connections. */
     client_arg args[NCLIENTS];
+    int nconnected = 0;
     uint64_t seed = ts_seed();
     for (int i = 0; i < NCLIENTS; i++) {
         int fd = ts_connect_server(&s, 0);
-        if (fd < 0)
-            fail_msg("connect %d: %s", i, strerror(errno));
+        if (fd < 0) {
+            ts_fail_at(__FILE__, __LINE__, "connect %d: %s", i, strerror(errno));
+            break;
+        }
+        args[nconnected].fd = fd;
+        args[nconnected].seed = seed + (uint64_t)i * 7919 + (uint64_t)cfg->loops * 131 + cfg->lb;
+        args[nconnected].index = i;
+        nconnected++;
         char g[sizeof GREETING - 1];
         int rr = ts_read_full(fd, g, sizeof g);
-        if (rr != 0 || memcmp(g, GREETING, sizeof g) != 0)
-            fail_msg("client %d: no greeting before sending anything (read %d)", i, rr);
-        args[i].fd = fd;
-        args[i].seed = seed + (uint64_t)i * 7919 + (uint64_t)cfg->loops * 131 + cfg->lb;
-        args[i].index = i;
-    }
-    assert_int_equal(atomic_load(&st.opened), NCLIENTS);
-
-    pthread_mutex_lock(&st.mu);
-    int used = st.nloop_threads;
-    int minc = NCLIENTS, maxc = 0;
-    for (int i = 0; i < used; i++) {
-        if (st.loop_conns[i] < minc)
-            minc = st.loop_conns[i];
-        if (st.loop_conns[i] > maxc)
-            maxc = st.loop_conns[i];
-    }
-    pthread_mutex_unlock(&st.mu);
-    assert_true(used >= 1 && used <= nloops);
-    if (cfg->lb != EVIO_LB_RANDOM || nloops == 1) {
-        int want = nloops < NCLIENTS ? nloops : NCLIENTS;
-        if (used != want || maxc - minc > 1)
-            fail_msg("load balance %d over %d loops: %d loops used (want %d), "
-                     "min %d max %d connections per loop",
-                     cfg->lb, nloops, used, want, minc, maxc);
+        if (rr != 0 || memcmp(g, GREETING, sizeof g) != 0) {
+            ts_fail_at(__FILE__, __LINE__, "client %d: no greeting before sending (read %d: %s)",
+                       i, rr, strerror(errno));
+            break;
+        }
     }
 
-    pthread_t th[NCLIENTS];
-    for (int i = 0; i < NCLIENTS; i++)
-        assert_int_equal(pthread_create(&th[i], NULL, client_main, &args[i]), 0);
-    for (int i = 0; i < NCLIENTS; i++)
-        pthread_join(th[i], NULL);
+    if (ts_failures() == 0) {
+        TS_CHECK(atomic_load(&st.opened) == NCLIENTS);
+        pthread_mutex_lock(&st.mu);
+        int used = st.nloop_threads;
+        int minc = NCLIENTS, maxc = 0;
+        for (int i = 0; i < used; i++) {
+            if (st.loop_conns[i] < minc)
+                minc = st.loop_conns[i];
+            if (st.loop_conns[i] > maxc)
+                maxc = st.loop_conns[i];
+        }
+        pthread_mutex_unlock(&st.mu);
+        TS_CHECKF(used >= 1 && used <= nloops, "connections ran on %d threads, %d loops", used,
+                  nloops);
+        if (cfg->lb != EVIO_LB_RANDOM || nloops == 1) {
+            int want = nloops < NCLIENTS ? nloops : NCLIENTS;
+            TS_CHECKF(used == want && maxc - minc <= 1,
+                      "load balance %d over %d loops: %d loops used (want %d), "
+                      "min %d max %d connections per loop",
+                      cfg->lb, nloops, used, want, minc, maxc);
+        }
+    }
 
-    /* The last `closed` returns EVIO_SHUTDOWN. */
-    r = ts_server_wait(&s, TS_WAIT_TIMEOUT_MS);
-    if (r == EVIO_ETIMEDOUT) {
+    if (ts_failures() == 0) {
+        pthread_t th[NCLIENTS];
+        int started = 0;
+        for (int i = 0; i < nconnected; i++, started++)
+            if (pthread_create(&th[i], NULL, client_main, &args[i]) != 0)
+                break;
+        for (int i = 0; i < started; i++)
+            pthread_join(th[i], NULL);
+        for (int i = started; i < nconnected; i++)
+            close(args[i].fd);
+        /* The last `closed` returns EVIO_SHUTDOWN. */
+        r = ts_server_wait(&s, TS_WAIT_TIMEOUT_MS);
+        TS_CHECKF(r != EVIO_ETIMEDOUT, "server did not shut down from `closed` (opened %d, closed %d)",
+                  atomic_load(&st.opened), atomic_load(&st.closed));
+    } else {
+        for (int i = 0; i < nconnected; i++)
+            close(args[i].fd);
+        r = EVIO_ETIMEDOUT;
+    }
+    if (r == EVIO_ETIMEDOUT)
         r = ts_server_stop(&s);
-        fail_msg("server did not shut down from `closed` (opened %d, closed %d)",
-                 atomic_load(&st.opened), atomic_load(&st.closed));
-    }
     assert_int_equal(r, 0);
     TS_ASSERT_NO_FAILURES();
+    assert_int_equal(atomic_load(&st.opened), NCLIENTS);
     assert_int_equal(atomic_load(&st.closed), NCLIENTS);
     if (cfg->is_unix) {
         char path[600];

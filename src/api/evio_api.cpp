@@ -81,6 +81,12 @@ EVIO_EXPORT int evio_server_num_loops(const evio_server *server) {
     return reinterpret_cast<const evio::Server *>(server)->num_loops();
 }
 
+EVIO_EXPORT const char *evio_server_engine(const evio_server *server) {
+    if (server == nullptr)
+        return nullptr;
+    return reinterpret_cast<const evio::Server *>(server)->engine_name();
+}
+
 EVIO_EXPORT const struct sockaddr *evio_server_addr(const evio_server *server, int index,
                                                     socklen_t *len) {
     if (server == nullptr)

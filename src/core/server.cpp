@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <climits>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <thread>
 
 #include "core/error.hpp"
@@ -94,6 +96,43 @@ int Server::load_events(const evio_events *events) {
         events_.load_balance != EVIO_LB_LEAST_CONNECTIONS)
         return fail(EVIO_EINVAL, "unknown load_balance value " +
                                      std::to_string(static_cast<int>(events_.load_balance)));
+    return 0;
+}
+
+int Server::choose_engine(const std::vector<ListenSpec> &specs, bool &use_std) const {
+    const ListenSpec *net = nullptr;
+    for (const ListenSpec &s : specs)
+        if (s.std_engine && net == nullptr)
+            net = &s;
+    switch (events_.engine) {
+    case EVIO_ENGINE_DEFAULT:
+        break;
+    case EVIO_ENGINE_NATIVE:
+        if (net)
+            return fail(EVIO_EINVAL, net->original +
+                                         ": a -net address needs the std engine, but "
+                                         "events.engine is EVIO_ENGINE_NATIVE");
+        use_std = false;
+        return 0;
+    case EVIO_ENGINE_STD:
+        use_std = true;
+        return 0;
+    default:
+        return fail(EVIO_EINVAL, "unknown events.engine value " +
+                                     std::to_string(static_cast<int>(events_.engine)));
+    }
+    if (net) { // as in evio: one -net address puts the whole server on the std engine
+        use_std = true;
+        return 0;
+    }
+    const char *env = std::getenv("EVIO_ENGINE");
+    std::string_view e = env ? env : "";
+    if (e.empty() || e == "native" || e == "epoll")
+        use_std = false;
+    else if (e == "std" || e == "libuv")
+        use_std = true;
+    else
+        return fail(EVIO_EINVAL, "EVIO_ENGINE=" + std::string(e) + ": want native or std");
     return 0;
 }
 
@@ -268,10 +307,10 @@ int Server::serve(const evio_events *events, const char *const *addrs, size_t na
             return fail(EVIO_EINVAL, "address " + std::to_string(i) + " is NULL");
         if (int rc = parse_address(addrs[i], specs[i]))
             return rc;
-        if (specs[i].std_engine)
-            return fail(EVIO_ENOTSUP, specs[i].original +
-                                          ": the std engine (-net) is not in this build yet");
     }
+    bool use_std = false;
+    if (int rc = choose_engine(specs, use_std))
+        return rc;
     rand_state_ = static_cast<uint64_t>(now_ns()) | 1;
     if (int rc = bind_all(specs))
         return rc;
@@ -279,9 +318,10 @@ int Server::serve(const evio_events *events, const char *const *addrs, size_t na
     const int nloops = resolve_loops(events_.num_loops);
     for (int i = 0; i < nloops; i++) {
         int err = 0;
-        auto poller = make_native_poller(err);
+        auto poller = use_std ? make_std_poller(err) : make_native_poller(err);
         if (!poller)
             return err;
+        engine_name_ = poller->name();
         loops_.push_back(std::make_unique<Loop>(*this, i, std::move(poller)));
     }
     for (auto &l : listeners_)

@@ -34,6 +34,7 @@ class Server {
     // evio_server accessors (during `serving`).
     int num_addrs() const { return static_cast<int>(bound_.size()); }
     int num_loops() const { return static_cast<int>(loops_.size()); }
+    const char *engine_name() const { return engine_name_; }
     const sockaddr *addr(int i, socklen_t *len) const;
     int addr_string(int i, char *buf, size_t buflen) const;
 
@@ -44,6 +45,7 @@ class Server {
         std::string scheme; // as given, with "-net" if given
     };
     int load_events(const evio_events *events);
+    int choose_engine(const std::vector<ListenSpec> &specs, bool &use_std) const;
     int bind_all(const std::vector<ListenSpec> &specs);
     int bind_one(const ListenSpec &spec, int index);
     void close_listeners() noexcept;
@@ -54,6 +56,7 @@ class Server {
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::vector<std::unique_ptr<UdpSocket>> udps_;
     std::vector<Bound> bound_;
+    const char *engine_name_ = "";
     uint64_t rr_next_ = 0;
     uint64_t rand_state_ = 0;
 };

@@ -45,8 +45,12 @@ class Poller {
     virtual const char *name() const noexcept = 0;
 };
 
-/// Creates the native poller of this platform. Returns null and sets `err`
-/// (a negative EVIO_E… code, with the message recorded) on failure.
+/// Creates the native poller of this platform (epoll, kqueue). Returns null and sets `err`
+/// (a negative EVIO_E… code, with the message recorded) on failure, or when this build has
+/// no native engine (EVIO_ENOTSUP).
 std::unique_ptr<Poller> make_native_poller(int &err);
+
+/// Creates the portable poller (libuv). Same contract.
+std::unique_ptr<Poller> make_std_poller(int &err);
 
 } // namespace evio

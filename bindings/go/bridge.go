@@ -1,0 +1,472 @@
+package evio
+
+/*
+#cgo pkg-config: evio
+#include <stdlib.h>
+#include "evio_go.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/cgo"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// server is the Go side of one Serve call. C knows it only by its cgo.Handle, which
+// travels in evio_events.udata.
+type server struct {
+	events Events
+	nets   []string // "tcp", "udp" or "unix" for each address index
+
+	hb   hbVar // released before the loops start: ordering for the race detector
+	done hbVar // released by every event: ordering with Serve's return
+
+	failed   atomic.Bool // an event panicked; every later event returns Shutdown
+	mu       sync.Mutex
+	panicErr error
+}
+
+// conn is the Go side of a connection. Its cgo.Handle is the C connection's context.
+type conn struct {
+	s     *server
+	ctx   interface{}
+	index int
+	laddr net.Addr
+	raddr net.Addr
+	reuse bool
+	udp   bool
+	h     cgo.Handle
+	hb    hbVar // orders the events of this connection (and Wake) for the race detector
+
+	mu   sync.Mutex
+	cptr *C.evio_conn // referenced (evio_conn_ref) until closed/detached; nil after
+}
+
+func (c *conn) Context() interface{}       { return c.ctx }
+func (c *conn) SetContext(ctx interface{}) { c.ctx = ctx }
+func (c *conn) AddrIndex() int             { return c.index }
+func (c *conn) LocalAddr() net.Addr        { return c.laddr }
+func (c *conn) RemoteAddr() net.Addr       { return c.raddr }
+
+func (c *conn) Wake() {
+	c.mu.Lock()
+	if c.cptr != nil {
+		c.hb.release()
+		C.evio_conn_wake(c.cptr)
+	}
+	c.mu.Unlock()
+}
+
+// forget is called when the C connection goes away (closed or detached): later Wake
+// calls do nothing, and the C side drops its reference once the event returns.
+func (c *conn) forget() {
+	c.mu.Lock()
+	c.cptr = nil
+	c.mu.Unlock()
+	c.h.Delete()
+}
+
+func serve(events Events, addrs []string) error {
+	if len(addrs) == 0 {
+		return errors.New("evio: no address to serve")
+	}
+	s := &server{events: events, nets: make([]string, len(addrs))}
+	for i, a := range addrs {
+		s.nets[i] = network(a)
+	}
+
+	var flags C.uint
+	if events.Serving != nil {
+		flags |= C.EVIO_GO_SERVING
+	}
+	if events.Opened != nil {
+		flags |= C.EVIO_GO_OPENED
+	} else if events.Data != nil {
+		flags |= C.EVIO_GO_OPENED_PLAIN
+	}
+	// Data is also needed with PreWrite alone: a panicking PreWrite wakes its
+	// connection so that the next Data event can shut the server down.
+	if events.Data != nil || events.PreWrite != nil {
+		flags |= C.EVIO_GO_DATA
+	}
+	if events.Closed != nil {
+		flags |= C.EVIO_GO_CLOSED
+	} else if events.Opened != nil || events.Data != nil {
+		flags |= C.EVIO_GO_CLOSED_CLEANUP
+	}
+	if events.Detached != nil {
+		flags |= C.EVIO_GO_DETACHED
+	}
+	if events.PreWrite != nil {
+		flags |= C.EVIO_GO_PREWRITE
+	}
+	if events.Tick != nil {
+		flags |= C.EVIO_GO_TICK
+	}
+
+	caddrs := (**C.char)(C.malloc(C.size_t(len(addrs)) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	defer C.free(unsafe.Pointer(caddrs))
+	list := unsafe.Slice(caddrs, len(addrs))
+	for i, a := range addrs {
+		list[i] = C.CString(a)
+	}
+	defer func() {
+		for _, p := range list {
+			C.free(unsafe.Pointer(p))
+		}
+	}()
+
+	h := cgo.NewHandle(s)
+	defer h.Delete()
+	errbuf := make([]byte, 512)
+	s.hb.release()
+	rc := C.evio_go_serve(C.uintptr_t(h), C.int(events.NumLoops), C.int(events.LoadBalance),
+		flags, caddrs, C.size_t(len(addrs)), (*C.char)(unsafe.Pointer(&errbuf[0])), C.size_t(len(errbuf)))
+	s.done.acquire()
+
+	s.mu.Lock()
+	err := s.panicErr
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if rc < 0 {
+		msg := errbuf
+		if i := strings.IndexByte(string(msg), 0); i >= 0 {
+			msg = msg[:i]
+		}
+		return &serveError{msg: string(msg), err: codeError(int(rc))}
+	}
+	return nil
+}
+
+// network returns "tcp", "udp" or "unix" for an address given to Serve.
+func network(addr string) string {
+	scheme := "tcp"
+	if i := strings.Index(addr, "://"); i >= 0 {
+		scheme = strings.TrimSuffix(addr[:i], "-net")
+	}
+	switch {
+	case strings.HasPrefix(scheme, "udp"):
+		return "udp"
+	case scheme == "unix":
+		return "unix"
+	}
+	return "tcp"
+}
+
+// serveError is the error of a server that could not start.
+type serveError struct {
+	msg string
+	err error
+}
+
+func (e *serveError) Error() string {
+	if e.msg == "" {
+		return "evio: " + e.err.Error()
+	}
+	return "evio: " + e.msg
+}
+
+func (e *serveError) Unwrap() error { return e.err }
+
+// codeError turns a negative EVIO_E… code into an error: a syscall.Errno where the
+// platform has that errno.
+func codeError(code int) error {
+	if code >= 0 {
+		return nil
+	}
+	if errno, ok := errnos[code]; ok {
+		return errno
+	}
+	return errors.New(C.GoString(C.evio_strerror(C.int(code))))
+}
+
+var errnos = map[int]error{
+	C.EVIO_EPERM:         syscall.EPERM,
+	C.EVIO_ENOENT:        syscall.ENOENT,
+	C.EVIO_EIO:           syscall.EIO,
+	C.EVIO_EBADF:         syscall.EBADF,
+	C.EVIO_ENOMEM:        syscall.ENOMEM,
+	C.EVIO_EACCES:        syscall.EACCES,
+	C.EVIO_EBUSY:         syscall.EBUSY,
+	C.EVIO_EINVAL:        syscall.EINVAL,
+	C.EVIO_ENFILE:        syscall.ENFILE,
+	C.EVIO_EMFILE:        syscall.EMFILE,
+	C.EVIO_EPIPE:         syscall.EPIPE,
+	C.EVIO_ENAMETOOLONG:  syscall.ENAMETOOLONG,
+	C.EVIO_ENOSYS:        syscall.ENOSYS,
+	C.EVIO_ENOTSUP:       syscall.ENOTSUP,
+	C.EVIO_EAFNOSUPPORT:  syscall.EAFNOSUPPORT,
+	C.EVIO_EADDRINUSE:    syscall.EADDRINUSE,
+	C.EVIO_EADDRNOTAVAIL: syscall.EADDRNOTAVAIL,
+	C.EVIO_ENETUNREACH:   syscall.ENETUNREACH,
+	C.EVIO_ECONNABORTED:  syscall.ECONNABORTED,
+	C.EVIO_ECONNRESET:    syscall.ECONNRESET,
+	C.EVIO_ENOTCONN:      syscall.ENOTCONN,
+	C.EVIO_ETIMEDOUT:     syscall.ETIMEDOUT,
+	C.EVIO_ECONNREFUSED:  syscall.ECONNREFUSED,
+	C.EVIO_EHOSTUNREACH:  syscall.EHOSTUNREACH,
+}
+
+// panicError is what Serve returns when an event panicked.
+type panicError struct {
+	event string
+	value interface{}
+	stack []byte
+}
+
+func (e *panicError) Error() string {
+	return fmt.Sprintf("evio: panic in %s event: %v\n\n%s", e.event, e.value, e.stack)
+}
+
+func (e *panicError) Unwrap() error {
+	err, _ := e.value.(error)
+	return err
+}
+
+// fail records the first panic and makes every later event shut the server down.
+func (s *server) fail(event string, value interface{}) {
+	s.mu.Lock()
+	if s.panicErr == nil {
+		s.panicErr = &panicError{event: event, value: value, stack: debug.Stack()}
+	}
+	s.mu.Unlock()
+	s.failed.Store(true)
+}
+
+// catch is deferred first by every exported event function, so that no panic unwinds
+// through C frames: it records the panic and makes the event return EVIO_SHUTDOWN.
+func catch(h C.uintptr_t, event string, action *C.evio_action) {
+	if r := recover(); r != nil {
+		s := cgo.Handle(h).Value().(*server)
+		s.fail(event, r)
+		*action = C.EVIO_SHUTDOWN
+	}
+}
+
+// result maps the action an event returned to what C is told. A server that saw a
+// panic shuts down. Detach without a Detached event closes the connection (as
+// tidwall/evio does). For UDP, and for events where only Shutdown is meaningful
+// (connOK false), everything else is None.
+func (s *server) result(a Action, connOK bool) C.evio_action {
+	if s.failed.Load() || a == Shutdown {
+		return C.EVIO_SHUTDOWN
+	}
+	if !connOK {
+		return C.EVIO_NONE
+	}
+	switch a {
+	case Close:
+		return C.EVIO_CLOSE
+	case Detach:
+		if s.events.Detached == nil {
+			return C.EVIO_CLOSE
+		}
+		return C.EVIO_DETACH
+	}
+	return C.EVIO_NONE
+}
+
+// newConn makes the Go object of a connection C reports for the first time. For TCP
+// and unix connections it also gets a handle, which info->ctx hands to C to store as
+// the context (C takes a reference for Wake then).
+func (s *server) newConn(c *C.evio_conn, info *C.evio_go_conn_info, keep bool) *conn {
+	index := int(info.addr_index)
+	nw := "tcp"
+	if index >= 0 && index < len(s.nets) {
+		nw = s.nets[index]
+	}
+	cn := &conn{
+		s:     s,
+		index: index,
+		udp:   nw == "udp",
+		laddr: toAddr(nw, &info.local),
+		raddr: toAddr(nw, &info.remote),
+	}
+	if keep && !cn.udp {
+		cn.cptr = c
+		cn.h = cgo.NewHandle(cn)
+		info.ctx = C.uintptr_t(cn.h)
+	}
+	return cn
+}
+
+// write queues out on the connection: one C call per event.
+func write(c *C.evio_conn, out []byte) {
+	if len(out) > 0 {
+		C.evio_conn_write(c, unsafe.Pointer(&out[0]), C.size_t(len(out)))
+	}
+}
+
+//export evioGoServing
+func evioGoServing(srv *C.evio_server, h C.uintptr_t) (action C.evio_action) {
+	defer catch(h, "Serving", &action)
+	s := cgo.Handle(h).Value().(*server)
+	s.hb.acquire()
+	n := int(C.evio_server_num_addrs(srv))
+	info := Server{NumLoops: int(C.evio_server_num_loops(srv)), Addrs: make([]net.Addr, n)}
+	var a C.evio_go_addr
+	for i := 0; i < n; i++ {
+		nw := "tcp"
+		if i < len(s.nets) {
+			nw = s.nets[i]
+		}
+		if C.evio_go_server_addr(srv, C.int(i), &a) == 0 {
+			info.Addrs[i] = toAddr(nw, &a)
+		}
+	}
+	action = s.result(s.events.Serving(info), false)
+	s.hb.release()
+	s.done.release()
+	return action
+}
+
+//export evioGoOpened
+func evioGoOpened(c *C.evio_conn, info *C.evio_go_conn_info, h C.uintptr_t) (action C.evio_action) {
+	defer catch(h, "Opened", &action)
+	s := cgo.Handle(h).Value().(*server)
+	s.hb.acquire()
+	cn := s.newConn(c, info, true)
+	out, opts, a := s.events.Opened(cn)
+	cn.reuse = opts.ReuseInputBuffer
+	if opts.TCPKeepAlive > 0 && s.nets[cn.index] == "tcp" {
+		secs := opts.TCPKeepAlive / time.Second
+		if secs < 1 {
+			secs = 1
+		}
+		info.keepalive = C.int(secs)
+	}
+	write(c, out)
+	action = s.result(a, !cn.udp)
+	cn.hb.release()
+	s.done.release()
+	return action
+}
+
+//export evioGoData
+func evioGoData(c *C.evio_conn, ctx C.uintptr_t, in unsafe.Pointer, n C.size_t, info *C.evio_go_conn_info, h C.uintptr_t) (action C.evio_action) {
+	defer catch(h, "Data", &action)
+	var cn *conn
+	if ctx != 0 {
+		cn = cgo.Handle(ctx).Value().(*conn)
+		cn.hb.acquire()
+	} else {
+		s := cgo.Handle(h).Value().(*server)
+		if s.events.Data == nil { // only registered for a panicking PreWrite
+			return s.result(None, false)
+		}
+		cn = s.newConn(c, info, true)
+	}
+	s := cn.s
+	s.hb.acquire()
+	var buf []byte
+	if in != nil {
+		src := unsafe.Slice((*byte)(in), int(n))
+		if cn.reuse && !cn.udp {
+			buf = src
+		} else {
+			buf = append([]byte(nil), src...)
+		}
+	}
+	out, a := s.events.Data(cn, buf)
+	write(c, out)
+	action = s.result(a, !cn.udp)
+	cn.hb.release()
+	s.done.release()
+	return action
+}
+
+// lookup returns the Go object of a closing or detaching connection, which C then
+// stops knowing (ctx != 0), or a stand-in for one Go never saw.
+func lookup(c *C.evio_conn, ctx C.uintptr_t, info *C.evio_go_conn_info, h C.uintptr_t) *conn {
+	if ctx != 0 {
+		cn := cgo.Handle(ctx).Value().(*conn)
+		cn.hb.acquire()
+		cn.forget()
+		return cn
+	}
+	s := cgo.Handle(h).Value().(*server)
+	return s.newConn(c, info, false)
+}
+
+//export evioGoClosed
+func evioGoClosed(c *C.evio_conn, ctx C.uintptr_t, cerr C.int, info *C.evio_go_conn_info, h C.uintptr_t) (action C.evio_action) {
+	defer catch(h, "Closed", &action)
+	cn := lookup(c, ctx, info, h)
+	s := cn.s
+	s.hb.acquire()
+	a := None
+	if s.events.Closed != nil {
+		a = s.events.Closed(cn, codeError(int(cerr)))
+	}
+	action = s.result(a, false)
+	s.done.release()
+	return action
+}
+
+//export evioGoDetached
+func evioGoDetached(c *C.evio_conn, ctx C.uintptr_t, fd C.int, info *C.evio_go_conn_info, h C.uintptr_t) (action C.evio_action) {
+	// The descriptor is ours from here: own it before anything can panic.
+	f := os.NewFile(uintptr(fd), "evio-detached")
+	defer catch(h, "Detached", &action)
+	cn := lookup(c, ctx, info, h)
+	s := cn.s
+	s.hb.acquire()
+	action = s.result(s.events.Detached(cn, detachedConn(f)), false)
+	s.done.release()
+	return action
+}
+
+// detachedConn turns a detached socket into a net.Conn (so it has deadlines and uses
+// the Go netpoller), or leaves it an *os.File (blocking) if the kind of socket does not
+// allow that. Either way the result owns the only descriptor left open.
+func detachedConn(f *os.File) io.ReadWriteCloser {
+	nc, err := net.FileConn(f) // a dup of the descriptor, made non-blocking
+	if err != nil {
+		return f
+	}
+	f.Close()
+	return nc
+}
+
+//export evioGoPreWrite
+func evioGoPreWrite(c *C.evio_conn, h C.uintptr_t) {
+	var action C.evio_action
+	defer func() {
+		if action == C.EVIO_SHUTDOWN {
+			// No action to return here: wake the connection so that its next Data
+			// event shuts the server down (a no-op if it is closing; then its Closed
+			// event does).
+			C.evio_conn_wake(c)
+		}
+	}()
+	defer catch(h, "PreWrite", &action)
+	s := cgo.Handle(h).Value().(*server)
+	s.hb.acquire()
+	s.events.PreWrite()
+	s.done.release()
+}
+
+//export evioGoTick
+func evioGoTick(delay *C.int64_t, h C.uintptr_t) (action C.evio_action) {
+	defer catch(h, "Tick", &action)
+	s := cgo.Handle(h).Value().(*server)
+	s.hb.acquire()
+	d, a := s.events.Tick()
+	*delay = C.int64_t(d)
+	action = s.result(a, false)
+	s.done.release()
+	return action
+}

@@ -1,0 +1,210 @@
+/* C half of the Go binding: trampolines from evio's callbacks into the exported Go
+ * functions (see evio_go.h and bridge.go). */
+#include "evio_go.h"
+
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "_cgo_export.h"
+
+static void decode_addr(const struct sockaddr *sa, socklen_t len, evio_go_addr *out) {
+    memset(out, 0, sizeof *out);
+    if (sa == NULL) {
+        return;
+    }
+    switch (sa->sa_family) {
+    case AF_INET: {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+        out->family = EVIO_GO_AF_INET;
+        out->port = ntohs(in4->sin_port);
+        memcpy(out->ip, &in4->sin_addr, 4);
+        break;
+    }
+    case AF_INET6: {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        out->family = EVIO_GO_AF_INET6;
+        out->port = ntohs(in6->sin6_port);
+        out->scope_id = in6->sin6_scope_id;
+        memcpy(out->ip, &in6->sin6_addr, 16);
+        break;
+    }
+    case AF_UNIX: {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        size_t n = len > off ? (size_t)len - off : 0;
+        if (n > sizeof un->sun_path) {
+            n = sizeof un->sun_path;
+        }
+        if (n > sizeof out->path) {
+            n = sizeof out->path;
+        }
+        /* A named path ends at its NUL; an abstract name (leading NUL) keeps its length. */
+        if (n > 0 && un->sun_path[0] != '\0') {
+            n = strnlen(un->sun_path, n);
+        }
+        out->family = EVIO_GO_AF_UNIX;
+        out->path_len = (int)n;
+        memcpy(out->path, un->sun_path, n);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void fill_info(evio_conn *c, evio_go_conn_info *info) {
+    socklen_t len = 0;
+    info->addr_index = evio_conn_addr_index(c);
+    info->keepalive = 0;
+    info->ctx = 0;
+    const struct sockaddr *sa = evio_conn_local_addr(c, &len);
+    decode_addr(sa, len, &info->local);
+    len = 0;
+    sa = evio_conn_remote_addr(c, &len);
+    decode_addr(sa, len, &info->remote);
+}
+
+/* Stores the Go object's handle with a connection Go has just met, and keeps the
+ * connection's memory alive for Conn.Wake until Go lets go of it (closed/detached). */
+static void adopt(evio_conn *c, const evio_go_conn_info *info) {
+    if (info->ctx != 0) {
+        evio_conn_set_context(c, (void *)info->ctx);
+        evio_conn_ref(c);
+    }
+}
+
+static evio_action tr_serving(evio_server *srv, void *udata) {
+    return evioGoServing(srv, (uintptr_t)udata);
+}
+
+static evio_action tr_opened(evio_conn *c, void *udata) {
+    evio_go_conn_info info;
+    fill_info(c, &info);
+    /* Go always copies input into Go memory unless the user reuses the buffer, so the
+     * library's own copy would be wasted: read straight from the loop's buffer. */
+    evio_conn_set_reuse_input(c, 1);
+    evio_action action = evioGoOpened(c, &info, (uintptr_t)udata);
+    adopt(c, &info);
+    if (info.keepalive > 0) {
+        evio_conn_set_keepalive(c, info.keepalive);
+    }
+    return action;
+}
+
+static evio_action tr_opened_plain(evio_conn *c, void *udata) {
+    (void)udata;
+    evio_conn_set_reuse_input(c, 1);
+    return EVIO_NONE;
+}
+
+static evio_action tr_data(evio_conn *c, const void *in, size_t len, void *udata) {
+    uintptr_t ctx = (uintptr_t)evio_conn_context(c);
+    if (ctx != 0) {
+        return evioGoData(c, ctx, (void *)in, len, NULL, (uintptr_t)udata);
+    }
+    evio_go_conn_info info;
+    fill_info(c, &info);
+    evio_action action = evioGoData(c, 0, (void *)in, len, &info, (uintptr_t)udata);
+    adopt(c, &info);
+    return action;
+}
+
+static evio_action closed_common(evio_conn *c, int err, void *udata, int always) {
+    uintptr_t ctx = (uintptr_t)evio_conn_context(c);
+    if (ctx == 0 && !always) {
+        return EVIO_NONE;
+    }
+    evio_go_conn_info info;
+    evio_go_conn_info *pinfo = NULL;
+    if (ctx == 0) {
+        fill_info(c, &info);
+        pinfo = &info;
+    }
+    evio_action action = evioGoClosed(c, ctx, err, pinfo, (uintptr_t)udata);
+    if (ctx != 0) {
+        evio_conn_unref(c);
+    }
+    return action;
+}
+
+static evio_action tr_closed(evio_conn *c, int err, void *udata) {
+    return closed_common(c, err, udata, 1);
+}
+
+static evio_action tr_closed_cleanup(evio_conn *c, int err, void *udata) {
+    return closed_common(c, err, udata, 0);
+}
+
+static evio_action tr_detached(evio_conn *c, int fd, void *udata) {
+    uintptr_t ctx = (uintptr_t)evio_conn_context(c);
+    evio_go_conn_info info;
+    evio_go_conn_info *pinfo = NULL;
+    if (ctx == 0) {
+        fill_info(c, &info);
+        pinfo = &info;
+    }
+    evio_action action = evioGoDetached(c, ctx, fd, pinfo, (uintptr_t)udata);
+    if (ctx != 0) {
+        evio_conn_unref(c);
+    }
+    return action;
+}
+
+static void tr_prewrite(evio_conn *c, void *udata) {
+    evioGoPreWrite(c, (uintptr_t)udata);
+}
+
+static evio_action tr_tick(int64_t *delay_ns, void *udata) {
+    return evioGoTick(delay_ns, (uintptr_t)udata);
+}
+
+int evio_go_serve(uintptr_t handle, int num_loops, int load_balance, unsigned flags,
+                  char **addrs, size_t naddrs, char *errbuf, size_t errlen) {
+    evio_events ev = EVIO_EVENTS_INIT;
+    ev.udata = (void *)handle;
+    ev.num_loops = num_loops;
+    ev.load_balance = (evio_load_balance)load_balance;
+    if (flags & EVIO_GO_SERVING) {
+        ev.serving = tr_serving;
+    }
+    if (flags & EVIO_GO_OPENED) {
+        ev.opened = tr_opened;
+    } else if (flags & EVIO_GO_OPENED_PLAIN) {
+        ev.opened = tr_opened_plain;
+    }
+    if (flags & EVIO_GO_CLOSED) {
+        ev.closed = tr_closed;
+    } else if (flags & EVIO_GO_CLOSED_CLEANUP) {
+        ev.closed = tr_closed_cleanup;
+    }
+    if (flags & EVIO_GO_DETACHED) {
+        ev.detached = tr_detached;
+    }
+    if (flags & EVIO_GO_PREWRITE) {
+        ev.prewrite = tr_prewrite;
+    }
+    if (flags & EVIO_GO_DATA) {
+        ev.data = tr_data;
+    }
+    if (flags & EVIO_GO_TICK) {
+        ev.tick = tr_tick;
+    }
+    int rc = evio_serve(&ev, (const char *const *)addrs, naddrs);
+    if (rc < 0 && errbuf != NULL && errlen > 0) {
+        snprintf(errbuf, errlen, "%s", evio_last_error());
+    }
+    return rc;
+}
+
+int evio_go_server_addr(const evio_server *srv, int index, evio_go_addr *out) {
+    socklen_t len = 0;
+    const struct sockaddr *sa = evio_server_addr(srv, index, &len);
+    if (sa == NULL) {
+        memset(out, 0, sizeof *out);
+        return EVIO_EINVAL;
+    }
+    decode_addr(sa, len, out);
+    return 0;
+}

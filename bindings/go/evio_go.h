@@ -1,0 +1,67 @@
+/*
+ * Private glue between the Go binding and the C API (not part of evio.h).
+ *
+ * The Go side never hands Go pointers to C for keeps: evio_events.udata carries a
+ * runtime/cgo.Handle (an integer) of the Go server, and a connection's context holds the
+ * cgo.Handle of its Go object. The trampolines in evio_go.c are plain C: they pick what
+ * each Go callback needs (the context, the addresses of a new connection) without extra
+ * Go -> C calls, and apply what the Go side asks for (context, keepalive, references)
+ * after it returns.
+ */
+#ifndef EVIO_GO_H
+#define EVIO_GO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <evio.h>
+
+/* Address families in evio_go_addr.family. */
+enum {
+    EVIO_GO_AF_NONE = 0,
+    EVIO_GO_AF_INET = 1,
+    EVIO_GO_AF_INET6 = 2,
+    EVIO_GO_AF_UNIX = 3
+};
+
+/* A socket address decoded for Go. */
+typedef struct evio_go_addr {
+    int family;             /* EVIO_GO_AF_* */
+    int port;               /* host byte order */
+    uint32_t scope_id;      /* IPv6 zone */
+    int path_len;           /* bytes used in path (unix) */
+    unsigned char ip[16];   /* 4 bytes for IPv4, 16 for IPv6 */
+    char path[108];         /* unix path, not NUL-terminated */
+} evio_go_addr;
+
+/* What Go learns about a connection it has not seen yet, and what it asks C to do. */
+typedef struct evio_go_conn_info {
+    int addr_index;         /* in: index of the listening address */
+    int keepalive;          /* out: > 0 sets TCP keepalive, in seconds */
+    uintptr_t ctx;          /* out: non-zero = store as context and take a reference */
+    evio_go_addr local;     /* in */
+    evio_go_addr remote;    /* in */
+} evio_go_conn_info;
+
+/* Which callbacks evio_go_serve registers (the Go side sets only what the user set). */
+enum {
+    EVIO_GO_SERVING = 1 << 0,        /* Go Serving */
+    EVIO_GO_OPENED = 1 << 1,         /* Go Opened */
+    EVIO_GO_OPENED_PLAIN = 1 << 2,   /* C only: prepare the connection, no Go call */
+    EVIO_GO_CLOSED = 1 << 3,         /* Go Closed */
+    EVIO_GO_CLOSED_CLEANUP = 1 << 4, /* Go call only for connections Go knows */
+    EVIO_GO_DETACHED = 1 << 5,       /* Go Detached */
+    EVIO_GO_PREWRITE = 1 << 6,       /* Go PreWrite */
+    EVIO_GO_DATA = 1 << 7,           /* Go Data */
+    EVIO_GO_TICK = 1 << 8            /* Go Tick */
+};
+
+/* Runs evio_serve with the trampolines selected by flags; on failure copies
+ * evio_last_error() (of this thread) into errbuf. */
+int evio_go_serve(uintptr_t handle, int num_loops, int load_balance, unsigned flags,
+                  char **addrs, size_t naddrs, char *errbuf, size_t errlen);
+
+/* Decodes evio_server_addr(srv, index) into out; returns 0 or a negative code. */
+int evio_go_server_addr(const evio_server *srv, int index, evio_go_addr *out);
+
+#endif /* EVIO_GO_H */

@@ -1,0 +1,177 @@
+// The portable "std" engine: libuv provides readiness (uv_poll_t), wake-ups (uv_async_t)
+// and timeouts (uv_timer_t). Like every engine it only reports (tag, events); the loop
+// does the reads and writes, so both engines share one implementation of evio's
+// semantics. See docs/design.md ("Engines") for why uv_poll_t rather than uv_tcp_t.
+#include <uv.h>
+
+#include <algorithm>
+#include <unordered_map>
+#include <vector>
+
+#include <evio.h>
+
+#include "core/error.hpp"
+#include "engine/poller.hpp"
+
+namespace evio {
+
+namespace {
+
+int uv_code(int rc) { return rc < 0 ? from_errno(-rc) : rc; }
+
+class UvPoller final : public Poller {
+  public:
+    UvPoller() = default;
+
+    int init() {
+        if (int rc = uv_loop_init(&loop_))
+            return fail(uv_code(rc), std::string("uv_loop_init: ") + uv_strerror(rc));
+        loop_ready_ = true;
+        async_.data = this;
+        if (int rc = uv_async_init(&loop_, &async_, on_async))
+            return fail(uv_code(rc), std::string("uv_async_init: ") + uv_strerror(rc));
+        if (int rc = uv_timer_init(&loop_, &timer_))
+            return fail(uv_code(rc), std::string("uv_timer_init: ") + uv_strerror(rc));
+        // The timer only has to end uv_run(UV_RUN_ONCE); it must not keep the loop alive.
+        uv_unref(reinterpret_cast<uv_handle_t *>(&timer_));
+        return 0;
+    }
+
+    ~UvPoller() override {
+        if (!loop_ready_)
+            return;
+        for (auto &[fd, w] : watches_) {
+            uv_poll_stop(&w->handle);
+            uv_close(reinterpret_cast<uv_handle_t *>(&w->handle), free_watch);
+        }
+        watches_.clear();
+        if (async_.loop)
+            uv_close(reinterpret_cast<uv_handle_t *>(&async_), nullptr);
+        if (timer_.loop)
+            uv_close(reinterpret_cast<uv_handle_t *>(&timer_), nullptr);
+        uv_run(&loop_, UV_RUN_DEFAULT); // runs the close callbacks
+        uv_loop_close(&loop_);
+    }
+
+    int add(int fd, uint32_t interest, void *tag) override {
+        if (watches_.count(fd))
+            return EVIO_EBUSY;
+        auto *w = new Watch{};
+        w->self = this;
+        w->tag = tag;
+        if (int rc = uv_poll_init_socket(&loop_, &w->handle, fd)) {
+            delete w; // never registered: no close needed
+            return uv_code(rc);
+        }
+        w->handle.data = w;
+        watches_.emplace(fd, w);
+        return start(w, interest);
+    }
+
+    int modify(int fd, uint32_t interest, void *tag) override {
+        auto it = watches_.find(fd);
+        if (it == watches_.end())
+            return EVIO_ENOENT;
+        it->second->tag = tag;
+        return start(it->second, interest);
+    }
+
+    int remove(int fd) override {
+        auto it = watches_.find(fd);
+        if (it == watches_.end())
+            return EVIO_ENOENT;
+        Watch *w = it->second;
+        watches_.erase(it);
+        // Events collected but not yet handed out must not outlive the watch.
+        ready_.erase(std::remove_if(ready_.begin() + static_cast<std::ptrdiff_t>(head_),
+                                    ready_.end(), [&](const PollEvent &e) { return e.tag == w->tag; }),
+                     ready_.end());
+        w->tag = nullptr;
+        uv_poll_stop(&w->handle); // stops watching the fd now; the caller may close it
+        uv_close(reinterpret_cast<uv_handle_t *>(&w->handle), free_watch);
+        return 0;
+    }
+
+    int wait(PollEvent *out, int max, int timeout_ms) override {
+        if (head_ == ready_.size()) {
+            ready_.clear();
+            head_ = 0;
+            if (timeout_ms > 0) {
+                uv_update_time(&loop_);
+                uv_timer_start(&timer_, on_timer, static_cast<uint64_t>(timeout_ms), 0);
+            }
+            uv_run(&loop_, timeout_ms == 0 ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+            if (timeout_ms > 0)
+                uv_timer_stop(&timer_);
+        }
+        int n = 0;
+        while (n < max && head_ < ready_.size())
+            out[n++] = ready_[head_++];
+        return n;
+    }
+
+    void wake() noexcept override { uv_async_send(&async_); }
+
+    const char *name() const noexcept override { return "libuv"; }
+
+  private:
+    struct Watch {
+        uv_poll_t handle;
+        UvPoller *self;
+        void *tag;
+    };
+
+    int start(Watch *w, uint32_t interest) {
+        int ev = 0;
+        if (interest & kReadable)
+            ev |= UV_READABLE;
+        if (interest & kWritable)
+            ev |= UV_WRITABLE;
+        int rc = ev ? uv_poll_start(&w->handle, ev, on_poll) : uv_poll_stop(&w->handle);
+        return uv_code(rc);
+    }
+
+    static void on_poll(uv_poll_t *h, int status, int events) {
+        auto *w = static_cast<Watch *>(h->data);
+        if (w->tag == nullptr)
+            return;
+        uint32_t r = 0;
+        if (status < 0)
+            r = kHangup | kReadable;
+        if (events & UV_READABLE)
+            r |= kReadable;
+        if (events & UV_WRITABLE)
+            r |= kWritable;
+        if (events & UV_DISCONNECT)
+            r |= kHangup;
+        w->self->ready_.push_back({w->tag, r});
+    }
+
+    static void on_async(uv_async_t *a) {
+        static_cast<UvPoller *>(a->data)->ready_.push_back({nullptr, kReadable});
+    }
+
+    static void on_timer(uv_timer_t *) {}
+
+    static void free_watch(uv_handle_t *h) { delete static_cast<Watch *>(h->data); }
+
+    uv_loop_t loop_{};
+    bool loop_ready_ = false;
+    uv_async_t async_{};
+    uv_timer_t timer_{};
+    std::unordered_map<int, Watch *> watches_;
+    std::vector<PollEvent> ready_;
+    size_t head_ = 0;
+};
+
+} // namespace
+
+std::unique_ptr<Poller> make_std_poller(int &err) {
+    auto p = std::make_unique<UvPoller>();
+    err = p->init();
+    if (err != 0)
+        return nullptr;
+    return p;
+}
+
+} // namespace evio
