@@ -276,6 +276,8 @@ EVIO_EXPORT const char *evio_server_engine(const evio_server *server);
 
 /**
  * @brief The bound address `index` (the real port when port 0 was asked).
+ * @param server the server passed to `serving`.
+ * @param index 0 … evio_server_num_addrs() - 1, in the order given to evio_serve().
  * @param len receives the length of the address; may be NULL.
  * @return a pointer owned by the server, valid during the `serving` callback, or NULL if
  *         `index` is out of range.
@@ -288,7 +290,10 @@ EVIO_EXPORT const struct sockaddr *evio_server_addr(const evio_server *server, i
 /**
  * @brief The bound address `index` as text, in the form accepted by evio_serve()
  *        (`tcp://127.0.0.1:40123`, `tcp6://[::1]:40123`, `udp://…`, `unix:///tmp/s`).
+ * @param server the server passed to `serving`.
+ * @param index 0 … evio_server_num_addrs() - 1.
  * @param buf receives the NUL-terminated text, truncated to `buflen` bytes.
+ * @param buflen size of `buf` in bytes (0 with a NULL `buf` just measures).
  * @return the length of the full text (as snprintf), or a negative `EVIO_E…` code.
  * @par Thread-safety
  * Only during the `serving` callback, on its thread.
@@ -369,6 +374,7 @@ EVIO_EXPORT int evio_conn_addr_index(const evio_conn *conn);
 
 /**
  * @brief The local address of the connection.
+ * @param conn the connection.
  * @param len receives the address length; may be NULL.
  * @return a pointer owned by the connection, valid as long as the connection pointer, or
  *         NULL on error.
@@ -380,6 +386,7 @@ EVIO_EXPORT const struct sockaddr *evio_conn_local_addr(evio_conn *conn, socklen
 /**
  * @brief The remote address of the connection (the sender, for UDP). For unix sockets
  *        the peer is usually unnamed (family AF_UNIX, empty path).
+ * @param conn the connection (or UDP sender).
  * @param len receives the address length; may be NULL.
  * @return a pointer owned by the connection, valid as long as the connection pointer.
  * @par Thread-safety
@@ -447,6 +454,7 @@ typedef struct evio_input_stream {
 
 /**
  * @brief Join kept bytes with new input.
+ * @param is the stream.
  * @param in, len the new input (may be NULL/0).
  * @param data receives a pointer to all bytes to parse: `in` itself when nothing was
  *        kept, else the stream's buffer (valid until the next call on the stream).

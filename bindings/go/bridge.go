@@ -44,6 +44,7 @@ type conn struct {
 	index int
 	laddr net.Addr
 	raddr net.Addr
+	nw    string // "tcp", "udp" or "unix"
 	reuse bool
 	udp   bool
 	h     cgo.Handle
@@ -291,6 +292,7 @@ func (s *server) newConn(c *C.evio_conn, info *C.evio_go_conn_info, keep bool) *
 	cn := &conn{
 		s:     s,
 		index: index,
+		nw:    nw,
 		udp:   nw == "udp",
 		laddr: toAddr(nw, &info.local),
 		raddr: toAddr(nw, &info.remote),
@@ -341,7 +343,7 @@ func evioGoOpened(c *C.evio_conn, info *C.evio_go_conn_info, h C.uintptr_t) (act
 	cn := s.newConn(c, info, true)
 	out, opts, a := s.events.Opened(cn)
 	cn.reuse = opts.ReuseInputBuffer
-	if opts.TCPKeepAlive > 0 && s.nets[cn.index] == "tcp" {
+	if opts.TCPKeepAlive > 0 && cn.nw == "tcp" {
 		secs := opts.TCPKeepAlive / time.Second
 		if secs < 1 {
 			secs = 1
@@ -358,19 +360,22 @@ func evioGoOpened(c *C.evio_conn, info *C.evio_go_conn_info, h C.uintptr_t) (act
 //export evioGoData
 func evioGoData(c *C.evio_conn, ctx C.uintptr_t, in unsafe.Pointer, n C.size_t, info *C.evio_go_conn_info, h C.uintptr_t) (action C.evio_action) {
 	defer catch(h, "Data", &action)
+	var s *server
 	var cn *conn
 	if ctx != 0 {
 		cn = cgo.Handle(ctx).Value().(*conn)
 		cn.hb.acquire()
+		s = cn.s
 	} else {
-		s := cgo.Handle(h).Value().(*server)
-		if s.events.Data == nil { // only registered for a panicking PreWrite
-			return s.result(None, false)
-		}
+		s = cgo.Handle(h).Value().(*server)
+	}
+	s.hb.acquire()
+	if s.events.Data == nil { // registered only for a panicking PreWrite
+		return s.result(None, false)
+	}
+	if cn == nil {
 		cn = s.newConn(c, info, true)
 	}
-	s := cn.s
-	s.hb.acquire()
 	var buf []byte
 	if in != nil {
 		src := unsafe.Slice((*byte)(in), int(n))

@@ -1,3 +1,3 @@
 module github.com/evio/evio/bindings/go
 
-go 1.22
+go 1.19

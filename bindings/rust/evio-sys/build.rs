@@ -27,9 +27,7 @@ fn main() {
     }
 
     let mut rpath: Vec<PathBuf> = Vec::new();
-    let mut include: Option<PathBuf> = None;
-
-    if let Some(dir) = env::var_os("EVIO_LIB_DIR").filter(|d| !d.is_empty()) {
+    let mut include: Option<PathBuf> = if let Some(dir) = env::var_os("EVIO_LIB_DIR").filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
         let dir = dir.canonicalize().unwrap_or(dir);
         if !has_library(&dir) {
@@ -42,8 +40,8 @@ fn main() {
         println!("cargo:rustc-link-lib=dylib=evio");
         // This crate's own test binaries get the rpath directly.
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
-        include = include_from_cmake_cache(&dir);
-        rpath.push(dir);
+        rpath.push(dir.clone());
+        include_from_cmake_cache(&dir)
     } else {
         match pkg_config::Config::new().atleast_version("1.0").probe("evio") {
             Ok(lib) => {
@@ -60,7 +58,7 @@ fn main() {
                         }
                     }
                 }
-                include = lib.include_paths.iter().find(|p| p.join("evio.h").is_file()).cloned();
+                lib.include_paths.iter().find(|p| p.join("evio.h").is_file()).cloned()
             }
             Err(e) => panic!(
                 "\n\nevio-sys: cannot find libevio.\n\
@@ -69,7 +67,7 @@ fn main() {
                  PKG_CONFIG_PATH=<build>/pkgconfig-uninstalled).\n\npkg-config said: {e}\n"
             ),
         }
-    }
+    };
 
     if let Some(dir) = env::var_os("EVIO_INCLUDE_DIR").filter(|d| !d.is_empty()) {
         include = Some(PathBuf::from(dir));
