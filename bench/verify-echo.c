@@ -12,14 +12,17 @@
  * them.
  *
  * --idle S: once all connections are open and each did one 16-byte round trip, print
- *           "idle conns=N" and stay idle S seconds (to measure the server's memory), then
- *           run the load (if -d > 0).
+ *           "idle conns=N" and stay idle S seconds (to measure the server's memory, or to
+ *           attach a profiler after the connections are set up), then run the load.
+ * --linger S: after printing the result, keep the connections open S seconds before
+ *           closing them (so that a profiler stopped on the result line does not count
+ *           the teardown).
  *
  * Prints one line of key=value pairs:
- *   result conns=.. secs=.. msgs=.. msgs_per_s=.. bytes=.. mib_per_s=.. lost=.. mismatched=..
- *          errors=.. connect_secs=..
+ *   result conns=.. secs=.. msgs=.. msgs_per_s=.. bytes=.. mib_per_s=.. msgs_all=.. lost=..
+ *          mismatched=.. errors=.. connect_secs=..
  * msgs counts round trips completed within SECONDS; bytes the bytes echoed within SECONDS
- * (one direction). lost = bytes sent but never echoed. Exit status 0 only if lost,
+ * (one direction); msgs_all also counts those completed while draining. lost = bytes sent but never echoed. Exit status 0 only if lost,
  * mismatched and errors are all 0. Connections are closed with a reset (SO_LINGER 0) so
  * that repeated runs do not pile up TIME_WAIT sockets on loopback.
  *
@@ -54,7 +57,7 @@ typedef struct {
 static conn *cs;
 static long nconns;
 static int ep;
-static uint64_t lost_mismatch, errors;
+static uint64_t mismatched, errors;
 static unsigned char buf[1 << 16];
 
 static double now_s(void) {
@@ -161,7 +164,7 @@ static int pump_in(conn *c) {
         kill_conn(c, "received more bytes than were sent");
         return 0;
     }
-    lost_mismatch += count_mismatches(c->seed, c->recvd, buf, (size_t)r);
+    mismatched += count_mismatches(c->seed, c->recvd, buf, (size_t)r);
     c->recvd += (uint64_t)r;
     return c->recvd == c->msg_end;
 }
@@ -197,7 +200,7 @@ static int parse_target(const char *a, struct sockaddr_storage *ss, socklen_t *s
 
 int main(int argc, char **argv) {
     const char *target = NULL;
-    double duration = 5, idle = -1;
+    double duration = 5, idle = -1, linger = 0;
     size_t min = 1, max = 65536;
     long max_connecting = 256;
     uint64_t seed = 0x5eed;
@@ -210,12 +213,14 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--min") && v) min = (size_t)atol(v), i++;
         else if (!strcmp(a, "--max") && v) max = (size_t)atol(v), i++;
         else if (!strcmp(a, "--idle") && v) idle = atof(v), i++;
+        else if (!strcmp(a, "--linger") && v) linger = atof(v), i++;
         else if (!strcmp(a, "--seed") && v) seed = strtoull(v, NULL, 0), i++;
         else if (!strcmp(a, "--max-connecting") && v) max_connecting = atol(v), i++;
         else if (a[0] != '-' && !target) target = a;
         else {
             fprintf(stderr, "usage: verify-echo HOST:PORT [-c CONNS] [-d SECONDS] [--size N | "
-                            "--min A --max B] [--idle SECONDS] [--seed S] [--max-connecting K]\n");
+                            "--min A --max B] [--idle SECONDS] [--linger SECONDS] [--seed S] "
+                            "[--max-connecting K]\n");
             return 2;
         }
     }
@@ -319,7 +324,7 @@ int main(int argc, char **argv) {
     }
 
     /* ---- load ---- */
-    uint64_t msgs = 0, bytes = 0;
+    uint64_t msgs = 0, msgs_all = 0, bytes = 0;
     double t0 = now_s(), deadline = t0 + duration, t_end = deadline;
     int running = duration > 0;
     if (running)
@@ -340,6 +345,7 @@ int main(int argc, char **argv) {
             uint64_t before = c->recvd;
             int done = pump_in(c);
             if (running) bytes += c->recvd - before;
+            msgs_all += done;
             if (done && running) {
                 msgs++;
                 start_message(c, min, max);
@@ -358,21 +364,26 @@ int main(int argc, char **argv) {
             conn *c = &cs[evs[i].data.u64];
             if (c->state != ST_OPEN) continue;
             if (evs[i].events & EPOLLOUT) pump_out(c);
-            if (c->state == ST_OPEN && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) pump_in(c);
+            if (c->state == ST_OPEN && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) msgs_all += pump_in(c);
         }
     }
     uint64_t lost = 0;
-    for (long i = 0; i < nconns; i++) {
-        if (cs[i].state == ST_CONNECTING || cs[i].fd <= 0) continue;
-        lost += cs[i].msg_end - cs[i].recvd; /* includes what could not even be sent */
-        if (cs[i].state == ST_OPEN) close(cs[i].fd);
-    }
+    for (long i = 0; i < nconns; i++)
+        if (cs[i].state != ST_CONNECTING && cs[i].fd > 0)
+            lost += cs[i].msg_end - cs[i].recvd; /* includes what could not even be sent */
     double secs = t_end - t0;
-    printf("result conns=%ld secs=%.3f msgs=%llu msgs_per_s=%.1f bytes=%llu mib_per_s=%.2f lost=%llu "
-           "mismatched=%llu errors=%llu connect_secs=%.3f\n",
+    printf("result conns=%ld secs=%.3f msgs=%llu msgs_per_s=%.1f bytes=%llu mib_per_s=%.2f msgs_all=%llu "
+           "lost=%llu mismatched=%llu errors=%llu connect_secs=%.3f\n",
            open_n, secs, (unsigned long long)msgs, secs > 0 ? (double)msgs / secs : 0.0,
            (unsigned long long)bytes, secs > 0 ? (double)bytes / 1048576.0 / secs : 0.0,
-           (unsigned long long)lost, (unsigned long long)lost_mismatch, (unsigned long long)errors,
-           connect_secs);
-    return lost == 0 && lost_mismatch == 0 && errors == 0 ? 0 : 1;
+           (unsigned long long)msgs_all, (unsigned long long)lost, (unsigned long long)mismatched,
+           (unsigned long long)errors, connect_secs);
+    fflush(stdout);
+    if (linger > 0) {
+        struct timespec ts = {(time_t)linger, (long)((linger - (double)(time_t)linger) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+    for (long i = 0; i < nconns; i++)
+        if (cs[i].state == ST_OPEN) close(cs[i].fd);
+    return lost == 0 && mismatched == 0 && errors == 0 ? 0 : 1;
 }

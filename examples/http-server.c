@@ -174,7 +174,8 @@ static evio_action serving(evio_server *srv, void *udata) {
     char addr[256];
     for (int i = 0; i < evio_server_num_addrs(srv); i++) {
         if (evio_server_addr_string(srv, i, addr, sizeof addr) >= 0)
-            printf("http-server: serving on %s (loops: %d)\n", addr, evio_server_num_loops(srv));
+            printf("http-server: serving on %s (loops: %d, engine: %s)\n", addr, evio_server_num_loops(srv),
+                   evio_server_engine(srv));
     }
     fflush(stdout);
     return EVIO_NONE;

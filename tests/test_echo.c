@@ -116,6 +116,8 @@ static evio_action on_closed(evio_conn *conn, int err, void *udata) {
     return EVIO_NONE;
 }
 
+static atomic_ullong echoed_bytes;
+
 typedef struct client_arg {
     int fd;
     uint64_t seed;
@@ -138,6 +140,7 @@ static void *client_main(void *p) {
                        n, err);
             break;
         }
+        atomic_fetch_add(&echoed_bytes, n);
     }
     free(buf);
     close(a->fd);
@@ -229,6 +232,7 @@ static void run_echo(void **state) {
         }
     }
 
+    atomic_store(&echoed_bytes, 0);
     if (ts_failures() == 0) {
         pthread_t th[NCLIENTS];
         int started = 0;
@@ -252,6 +256,8 @@ static void run_echo(void **state) {
         r = ts_server_stop(&s);
     assert_int_equal(r, 0);
     TS_ASSERT_NO_FAILURES();
+    fprintf(stderr, "[echo] %d clients, %d loops: %llu bytes echoed and checked\n", NCLIENTS,
+            nloops, (unsigned long long)atomic_load(&echoed_bytes));
     assert_int_equal(atomic_load(&st.opened), NCLIENTS);
     assert_int_equal(atomic_load(&st.closed), NCLIENTS);
     if (cfg->is_unix) {

@@ -191,7 +191,7 @@ static void test_greeting_context_addresses(void **state_) {
     pthread_mutex_init(&st.mu, NULL);
     ts_counter_init(&st.closed);
 
-    char dir[256], uaddr[512], upath[512];
+    char dir[256], uaddr[512], upath[300];
     assert_int_equal(ts_tmpdir(dir, sizeof dir), 0);
     snprintf(upath, sizeof upath, "%s/opened.sock", dir);
     snprintf(uaddr, sizeof uaddr, "unix://%s", upath);

@@ -223,7 +223,7 @@ static evio_action s_tick(int64_t *d, void *u) {
 
 static void test_serving_shutdown(void **state) {
     (void)state;
-    char dir[256], uaddr[512], path[512];
+    char dir[256], uaddr[512], path[300];
     assert_int_equal(ts_tmpdir(dir, sizeof dir), 0);
     snprintf(path, sizeof path, "%s/s.sock", dir);
     snprintf(uaddr, sizeof uaddr, "unix://%s", path);

@@ -10,7 +10,6 @@ import "C"
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"runtime/cgo"
@@ -29,9 +28,6 @@ type server struct {
 	events Events
 	nets   []string // "tcp", "udp" or "unix" for each address index
 
-	hb   hbVar // released before the loops start: ordering for the race detector
-	done hbVar // released by every event: ordering with Serve's return
-
 	failed   atomic.Bool // an event panicked; every later event returns Shutdown
 	mu       sync.Mutex
 	panicErr error
@@ -45,10 +41,8 @@ type conn struct {
 	laddr net.Addr
 	raddr net.Addr
 	nw    string // "tcp", "udp" or "unix"
-	reuse bool
-	udp   bool
+	reuse bool   // Options.ReuseInputBuffer (never set for UDP, which has no Opened)
 	h     cgo.Handle
-	hb    hbVar // orders the events of this connection (and Wake) for the race detector
 
 	mu   sync.Mutex
 	cptr *C.evio_conn // referenced (evio_conn_ref) until closed/detached; nil after
@@ -63,7 +57,6 @@ func (c *conn) RemoteAddr() net.Addr       { return c.raddr }
 func (c *conn) Wake() {
 	c.mu.Lock()
 	if c.cptr != nil {
-		c.hb.release()
 		C.evio_conn_wake(c.cptr)
 	}
 	c.mu.Unlock()
@@ -131,10 +124,8 @@ func serve(events Events, addrs []string) error {
 	h := cgo.NewHandle(s)
 	defer h.Delete()
 	errbuf := make([]byte, 512)
-	s.hb.release()
 	rc := C.evio_go_serve(C.uintptr_t(h), C.int(events.NumLoops), C.int(events.LoadBalance),
 		flags, caddrs, C.size_t(len(addrs)), (*C.char)(unsafe.Pointer(&errbuf[0])), C.size_t(len(errbuf)))
-	s.done.acquire()
 
 	s.mu.Lock()
 	err := s.panicErr
@@ -143,11 +134,8 @@ func serve(events Events, addrs []string) error {
 		return err
 	}
 	if rc < 0 {
-		msg := errbuf
-		if i := strings.IndexByte(string(msg), 0); i >= 0 {
-			msg = msg[:i]
-		}
-		return &serveError{msg: string(msg), err: codeError(int(rc))}
+		msg := C.GoString((*C.char)(unsafe.Pointer(&errbuf[0])))
+		return &serveError{msg: msg, err: codeError(int(rc))}
 	}
 	return nil
 }
@@ -293,11 +281,10 @@ func (s *server) newConn(c *C.evio_conn, info *C.evio_go_conn_info, keep bool) *
 		s:     s,
 		index: index,
 		nw:    nw,
-		udp:   nw == "udp",
 		laddr: toAddr(nw, &info.local),
 		raddr: toAddr(nw, &info.remote),
 	}
-	if keep && !cn.udp {
+	if keep && nw != "udp" {
 		cn.cptr = c
 		cn.h = cgo.NewHandle(cn)
 		info.ctx = C.uintptr_t(cn.h)
@@ -316,7 +303,6 @@ func write(c *C.evio_conn, out []byte) {
 func evioGoServing(srv *C.evio_server, h C.uintptr_t) (action C.evio_action) {
 	defer catch(h, "Serving", &action)
 	s := cgo.Handle(h).Value().(*server)
-	s.hb.acquire()
 	n := int(C.evio_server_num_addrs(srv))
 	info := Server{NumLoops: int(C.evio_server_num_loops(srv)), Addrs: make([]net.Addr, n)}
 	var a C.evio_go_addr
@@ -329,17 +315,13 @@ func evioGoServing(srv *C.evio_server, h C.uintptr_t) (action C.evio_action) {
 			info.Addrs[i] = toAddr(nw, &a)
 		}
 	}
-	action = s.result(s.events.Serving(info), false)
-	s.hb.release()
-	s.done.release()
-	return action
+	return s.result(s.events.Serving(info), false)
 }
 
 //export evioGoOpened
 func evioGoOpened(c *C.evio_conn, info *C.evio_go_conn_info, h C.uintptr_t) (action C.evio_action) {
 	defer catch(h, "Opened", &action)
 	s := cgo.Handle(h).Value().(*server)
-	s.hb.acquire()
 	cn := s.newConn(c, info, true)
 	out, opts, a := s.events.Opened(cn)
 	cn.reuse = opts.ReuseInputBuffer
@@ -351,10 +333,7 @@ func evioGoOpened(c *C.evio_conn, info *C.evio_go_conn_info, h C.uintptr_t) (act
 		info.keepalive = C.int(secs)
 	}
 	write(c, out)
-	action = s.result(a, !cn.udp)
-	cn.hb.release()
-	s.done.release()
-	return action
+	return s.result(a, true)
 }
 
 //export evioGoData
@@ -364,12 +343,10 @@ func evioGoData(c *C.evio_conn, ctx C.uintptr_t, in unsafe.Pointer, n C.size_t, 
 	var cn *conn
 	if ctx != 0 {
 		cn = cgo.Handle(ctx).Value().(*conn)
-		cn.hb.acquire()
 		s = cn.s
 	} else {
 		s = cgo.Handle(h).Value().(*server)
 	}
-	s.hb.acquire()
 	if s.events.Data == nil { // registered only for a panicking PreWrite
 		return s.result(None, false)
 	}
@@ -379,7 +356,7 @@ func evioGoData(c *C.evio_conn, ctx C.uintptr_t, in unsafe.Pointer, n C.size_t, 
 	var buf []byte
 	if in != nil {
 		src := unsafe.Slice((*byte)(in), int(n))
-		if cn.reuse && !cn.udp {
+		if cn.reuse {
 			buf = src
 		} else {
 			buf = append([]byte(nil), src...)
@@ -387,10 +364,7 @@ func evioGoData(c *C.evio_conn, ctx C.uintptr_t, in unsafe.Pointer, n C.size_t, 
 	}
 	out, a := s.events.Data(cn, buf)
 	write(c, out)
-	action = s.result(a, !cn.udp)
-	cn.hb.release()
-	s.done.release()
-	return action
+	return s.result(a, cn.nw != "udp")
 }
 
 // lookup returns the Go object of a closing or detaching connection, which C then
@@ -398,7 +372,6 @@ func evioGoData(c *C.evio_conn, ctx C.uintptr_t, in unsafe.Pointer, n C.size_t, 
 func lookup(c *C.evio_conn, ctx C.uintptr_t, info *C.evio_go_conn_info, h C.uintptr_t) *conn {
 	if ctx != 0 {
 		cn := cgo.Handle(ctx).Value().(*conn)
-		cn.hb.acquire()
 		cn.forget()
 		return cn
 	}
@@ -411,39 +384,29 @@ func evioGoClosed(c *C.evio_conn, ctx C.uintptr_t, cerr C.int, info *C.evio_go_c
 	defer catch(h, "Closed", &action)
 	cn := lookup(c, ctx, info, h)
 	s := cn.s
-	s.hb.acquire()
 	a := None
 	if s.events.Closed != nil {
 		a = s.events.Closed(cn, codeError(int(cerr)))
 	}
-	action = s.result(a, false)
-	s.done.release()
-	return action
+	return s.result(a, false)
 }
 
 //export evioGoDetached
 func evioGoDetached(c *C.evio_conn, ctx C.uintptr_t, fd C.int, info *C.evio_go_conn_info, h C.uintptr_t) (action C.evio_action) {
 	// The descriptor is ours from here: own it before anything can panic.
-	f := os.NewFile(uintptr(fd), "evio-detached")
+	rwc := detachedFile(int(fd))
 	defer catch(h, "Detached", &action)
 	cn := lookup(c, ctx, info, h)
-	s := cn.s
-	s.hb.acquire()
-	action = s.result(s.events.Detached(cn, detachedConn(f)), false)
-	s.done.release()
-	return action
+	return cn.s.result(cn.s.events.Detached(cn, rwc), false)
 }
 
-// detachedConn turns a detached socket into a net.Conn (so it has deadlines and uses
-// the Go netpoller), or leaves it an *os.File (blocking) if the kind of socket does not
-// allow that. Either way the result owns the only descriptor left open.
-func detachedConn(f *os.File) io.ReadWriteCloser {
-	nc, err := net.FileConn(f) // a dup of the descriptor, made non-blocking
-	if err != nil {
-		return f
-	}
-	f.Close()
-	return nc
+// detachedFile wraps a detached socket in an *os.File that owns it. The socket is
+// made non-blocking first, so that the File is served by the Go runtime's poller (a
+// blocked Read parks a goroutine, not a thread, and deadlines work). Unlike
+// net.FileConn, this leaves the socket's options (keepalive, TCP_NODELAY) as they were.
+func detachedFile(fd int) *os.File {
+	syscall.SetNonblock(fd, true)
+	return os.NewFile(uintptr(fd), "evio-detached")
 }
 
 //export evioGoPreWrite
@@ -459,19 +422,14 @@ func evioGoPreWrite(c *C.evio_conn, h C.uintptr_t) {
 	}()
 	defer catch(h, "PreWrite", &action)
 	s := cgo.Handle(h).Value().(*server)
-	s.hb.acquire()
 	s.events.PreWrite()
-	s.done.release()
 }
 
 //export evioGoTick
 func evioGoTick(delay *C.int64_t, h C.uintptr_t) (action C.evio_action) {
 	defer catch(h, "Tick", &action)
 	s := cgo.Handle(h).Value().(*server)
-	s.hb.acquire()
 	d, a := s.events.Tick()
 	*delay = C.int64_t(d)
-	action = s.result(a, false)
-	s.done.release()
-	return action
+	return s.result(a, false)
 }

@@ -123,9 +123,10 @@ type Events struct {
 	// Detached fires when a connection has been detached with the Detach action,
 	// after its pending output was flushed. Once detached it's up to the receiver of
 	// this event to manage the state of the connection: the Closed event will not be
-	// called for it, and rwc (a net.Conn when the socket allows it) must be closed
-	// when it's no longer needed. rwc can be freely used in goroutines.
-	// When Detached is nil, the Detach action closes the connection instead.
+	// called for it, and rwc must be closed when it's no longer needed. rwc can be
+	// freely used in goroutines. It is an *os.File that owns the socket, served by the
+	// Go runtime's poller, so it also has SetDeadline (net.FileConn makes a net.Conn
+	// of it). When Detached is nil, the Detach action closes the connection instead.
 	Detached func(c Conn, rwc io.ReadWriteCloser) (action Action)
 	// PreWrite fires just before any data is written to any client socket.
 	PreWrite func()

@@ -339,6 +339,16 @@ void ts_close_reset(int fd) {
     close(fd);
 }
 
+socklen_t ts_unix_addr(struct sockaddr_un *un, const char *path) {
+    size_t n = strlen(path);
+    memset(un, 0, sizeof *un);
+    un->sun_family = AF_UNIX;
+    if (n >= sizeof un->sun_path)
+        return 0;
+    memcpy(un->sun_path, path, n + 1);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+}
+
 int ts_sa_port(const struct sockaddr *sa) {
     if (sa->sa_family == AF_INET)
         return ntohs(((const struct sockaddr_in *)sa)->sin_port);

@@ -20,6 +20,7 @@
 #include <evio.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -144,6 +145,9 @@ int ts_read_eof(int fd);
 int ts_wait_readable(int fd, int timeout_ms);
 /* Close with SO_LINGER 0: the peer gets a reset. */
 void ts_close_reset(int fd);
+/* Fill a sockaddr_un for `path`; returns its length, or 0 if the path is too long. */
+struct sockaddr_un;
+socklen_t ts_unix_addr(struct sockaddr_un *un, const char *path);
 /* Port of an AF_INET/AF_INET6 address (host order); -1 for others. */
 int ts_sa_port(const struct sockaddr *sa);
 /* 1 if an IPv6 loopback socket can be bound (the machine has ::1). */

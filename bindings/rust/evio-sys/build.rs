@@ -27,47 +27,54 @@ fn main() {
     }
 
     let mut rpath: Vec<PathBuf> = Vec::new();
-    let mut include: Option<PathBuf> = if let Some(dir) = env::var_os("EVIO_LIB_DIR").filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
-        let dir = dir.canonicalize().unwrap_or(dir);
-        if !has_library(&dir) {
-            println!(
-                "cargo:warning=EVIO_LIB_DIR={} holds no libevio.so; linking will likely fail",
-                dir.display()
-            );
-        }
-        println!("cargo:rustc-link-search=native={}", dir.display());
-        println!("cargo:rustc-link-lib=dylib=evio");
-        // This crate's own test binaries get the rpath directly.
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
-        rpath.push(dir.clone());
-        include_from_cmake_cache(&dir)
-    } else {
-        match pkg_config::Config::new().atleast_version("1.0").probe("evio") {
-            Ok(lib) => {
-                // pkg-config already printed -L, -l and the -Wl options for this crate.
-                for args in &lib.ld_args {
-                    let mut it = args.iter();
-                    while let Some(a) = it.next() {
-                        if a == "-rpath" || a == "-R" {
-                            if let Some(d) = it.next() {
+    let mut include: Option<PathBuf> =
+        if let Some(dir) = env::var_os("EVIO_LIB_DIR").filter(|d| !d.is_empty()) {
+            let dir = PathBuf::from(dir);
+            let dir = dir.canonicalize().unwrap_or(dir);
+            if !has_library(&dir) {
+                println!(
+                    "cargo:warning=EVIO_LIB_DIR={} holds no libevio.so; linking will likely fail",
+                    dir.display()
+                );
+            }
+            println!("cargo:rustc-link-search=native={}", dir.display());
+            println!("cargo:rustc-link-lib=dylib=evio");
+            // This crate's own test binaries get the rpath directly.
+            println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+            rpath.push(dir.clone());
+            include_from_cmake_cache(&dir)
+        } else {
+            match pkg_config::Config::new()
+                .atleast_version("1.0")
+                .probe("evio")
+            {
+                Ok(lib) => {
+                    // pkg-config already printed -L, -l and the -Wl options for this crate.
+                    for args in &lib.ld_args {
+                        let mut it = args.iter();
+                        while let Some(a) = it.next() {
+                            if a == "-rpath" || a == "-R" {
+                                if let Some(d) = it.next() {
+                                    rpath.push(PathBuf::from(d));
+                                }
+                            } else if let Some(d) = a.strip_prefix("-rpath=") {
                                 rpath.push(PathBuf::from(d));
                             }
-                        } else if let Some(d) = a.strip_prefix("-rpath=") {
-                            rpath.push(PathBuf::from(d));
                         }
                     }
+                    lib.include_paths
+                        .iter()
+                        .find(|p| p.join("evio.h").is_file())
+                        .cloned()
                 }
-                lib.include_paths.iter().find(|p| p.join("evio.h").is_file()).cloned()
-            }
-            Err(e) => panic!(
-                "\n\nevio-sys: cannot find libevio.\n\
+                Err(e) => panic!(
+                    "\n\nevio-sys: cannot find libevio.\n\
                  Either set EVIO_LIB_DIR to a directory holding libevio.so (e.g. the CMake \
                  build directory),\nor make `pkg-config evio` work (install evio, or set \
                  PKG_CONFIG_PATH=<build>/pkgconfig-uninstalled).\n\npkg-config said: {e}\n"
-            ),
-        }
-    };
+                ),
+            }
+        };
 
     if let Some(dir) = env::var_os("EVIO_INCLUDE_DIR").filter(|d| !d.is_empty()) {
         include = Some(PathBuf::from(dir));
@@ -91,13 +98,17 @@ fn main() {
 }
 
 fn has_library(dir: &Path) -> bool {
-    ["libevio.so", "libevio.dylib", "libevio.a"].iter().any(|n| dir.join(n).exists())
+    ["libevio.so", "libevio.dylib", "libevio.a"]
+        .iter()
+        .any(|n| dir.join(n).exists())
 }
 
 /// A CMake build tree knows its source tree, which holds `include/evio.h`.
 fn include_from_cmake_cache(dir: &Path) -> Option<PathBuf> {
     let cache = std::fs::read_to_string(dir.join("CMakeCache.txt")).ok()?;
-    let src = cache.lines().find_map(|l| l.strip_prefix("evio_SOURCE_DIR:STATIC="))?;
+    let src = cache
+        .lines()
+        .find_map(|l| l.strip_prefix("evio_SOURCE_DIR:STATIC="))?;
     let inc = Path::new(src.trim()).join("include");
     inc.join("evio.h").is_file().then_some(inc)
 }

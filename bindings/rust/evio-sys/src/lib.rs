@@ -93,6 +93,19 @@ pub const EVIO_LB_ROUND_ROBIN: evio_load_balance = 1;
 /// The loop with the fewest open connections.
 pub const EVIO_LB_LEAST_CONNECTIONS: evio_load_balance = 2;
 
+/// `evio_engine`: which engine runs a server.
+///
+/// An address with the `-net` suffix selects the std engine for the whole server; else
+/// `evio_events.engine` if not `EVIO_ENGINE_DEFAULT`; else the environment variable
+/// `EVIO_ENGINE` (`native` or `std`); else native.
+pub type evio_engine = c_int;
+/// Decided by the addresses and `EVIO_ENGINE`.
+pub const EVIO_ENGINE_DEFAULT: evio_engine = 0;
+/// epoll (or the std engine where there is no native one).
+pub const EVIO_ENGINE_NATIVE: evio_engine = 1;
+/// libuv.
+pub const EVIO_ENGINE_STD: evio_engine = 2;
+
 /// `EVIO_VERSION_MAJOR` of the header these declarations were written from.
 pub const EVIO_VERSION_MAJOR: c_int = 1;
 /// `EVIO_VERSION_MINOR` of the header these declarations were written from.
@@ -174,6 +187,9 @@ pub struct evio_events {
     pub data: evio_data_fn,
     /// Called right after `serving`, then after the delay it stores in `*delay_ns`.
     pub tick: evio_tick_fn,
+    /// The engine for the whole server. `EVIO_ENGINE_NATIVE` together with a `-net`
+    /// address is an error (`EVIO_EINVAL`).
+    pub engine: evio_engine,
 }
 
 impl evio_events {
@@ -191,6 +207,7 @@ impl evio_events {
             prewrite: None,
             data: None,
             tick: None,
+            engine: EVIO_ENGINE_DEFAULT,
         }
     }
 }
@@ -216,7 +233,11 @@ pub struct evio_input_stream {
 impl evio_input_stream {
     /// The equivalent of `EVIO_INPUT_STREAM_INIT`.
     pub const fn new() -> Self {
-        evio_input_stream { buf: core::ptr::null_mut(), len: 0, cap: 0 }
+        evio_input_stream {
+            buf: core::ptr::null_mut(),
+            len: 0,
+            cap: 0,
+        }
     }
 }
 
@@ -231,7 +252,7 @@ impl Default for evio_input_stream {
 #[cfg(target_pointer_width = "64")]
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
-    assert!(size_of::<evio_events>() == 80);
+    assert!(size_of::<evio_events>() == 88);
     assert!(align_of::<evio_events>() == 8);
     assert!(offset_of!(evio_events, size) == 0);
     assert!(offset_of!(evio_events, udata) == 8);
@@ -239,18 +260,25 @@ const _: () = {
     assert!(offset_of!(evio_events, load_balance) == 20);
     assert!(offset_of!(evio_events, serving) == 24);
     assert!(offset_of!(evio_events, tick) == 72);
+    assert!(offset_of!(evio_events, engine) == 80);
     assert!(size_of::<evio_input_stream>() == 24);
 };
 
 extern "C" {
     /// Runs a server on `naddrs` addresses until a callback returns `EVIO_SHUTDOWN`.
-    pub fn evio_serve(events: *const evio_events, addrs: *const *const c_char, naddrs: usize)
-        -> c_int;
+    pub fn evio_serve(
+        events: *const evio_events,
+        addrs: *const *const c_char,
+        naddrs: usize,
+    ) -> c_int;
 
     /// Number of addresses the server listens on (`serving` only).
     pub fn evio_server_num_addrs(server: *const evio_server) -> c_int;
     /// Number of event loops the server runs (`serving` only).
     pub fn evio_server_num_loops(server: *const evio_server) -> c_int;
+    /// The name of the engine running the server (`"epoll"` or `"libuv"`), or NULL for a
+    /// NULL server (`serving` only).
+    pub fn evio_server_engine(server: *const evio_server) -> *const c_char;
     /// The bound address `index`, or NULL (`serving` only).
     pub fn evio_server_addr(
         server: *const evio_server,

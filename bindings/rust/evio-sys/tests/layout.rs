@@ -21,11 +21,11 @@ const PROBE: &str = r#"
 int main(void) {
     evio_events init = EVIO_EVENTS_INIT;
     printf("init.size %zu\n", init.size);
-    S(evio_events) S(evio_input_stream) S(evio_error) S(evio_action) S(evio_load_balance)
+    S(evio_events) S(evio_input_stream) S(evio_error) S(evio_action) S(evio_load_balance) S(evio_engine)
     O(evio_events, size) O(evio_events, udata) O(evio_events, num_loops)
     O(evio_events, load_balance) O(evio_events, serving) O(evio_events, opened)
     O(evio_events, closed) O(evio_events, detached) O(evio_events, prewrite)
-    O(evio_events, data) O(evio_events, tick)
+    O(evio_events, data) O(evio_events, tick) O(evio_events, engine)
     O(evio_input_stream, buf) O(evio_input_stream, len) O(evio_input_stream, cap)
     V(EVIO_OK) V(EVIO_EPERM) V(EVIO_ENOENT) V(EVIO_EIO) V(EVIO_EBADF) V(EVIO_ENOMEM)
     V(EVIO_EACCES) V(EVIO_EBUSY) V(EVIO_EINVAL) V(EVIO_ENFILE) V(EVIO_EMFILE)
@@ -35,6 +35,7 @@ int main(void) {
     V(EVIO_ECONNREFUSED) V(EVIO_EHOSTUNREACH)
     V(EVIO_NONE) V(EVIO_DETACH) V(EVIO_CLOSE) V(EVIO_SHUTDOWN)
     V(EVIO_LB_RANDOM) V(EVIO_LB_ROUND_ROBIN) V(EVIO_LB_LEAST_CONNECTIONS)
+    V(EVIO_ENGINE_DEFAULT) V(EVIO_ENGINE_NATIVE) V(EVIO_ENGINE_STD)
     V(EVIO_VERSION_MAJOR) V(EVIO_VERSION_MINOR) V(EVIO_VERSION_PATCH) V(EVIO_VERSION)
     return 0;
 }
@@ -45,8 +46,9 @@ fn c_view() -> Option<HashMap<String, i64>> {
         eprintln!("EVIO_SYS_SKIP_C_LAYOUT set: C layout comparison skipped");
         return None;
     }
-    let include = option_env!("EVIO_SYS_INCLUDE_DIR")
-        .expect("build script found no evio.h (set EVIO_INCLUDE_DIR)");
+    let Some(include) = option_env!("EVIO_SYS_INCLUDE_DIR") else {
+        panic!("the build script found no evio.h (set EVIO_INCLUDE_DIR)");
+    };
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("evio-sys-layout");
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("probe.c");
@@ -69,7 +71,11 @@ fn c_view() -> Option<HashMap<String, i64>> {
             .map(|l| {
                 // "init.size N", "sizeof T N", "offsetof T.F N", "value X N"
                 let w: Vec<&str> = l.split_whitespace().collect();
-                let (key, v) = if w.len() == 2 { (w[0], w[1]) } else { (w[1], w[2]) };
+                let (key, v) = if w.len() == 2 {
+                    (w[0], w[1])
+                } else {
+                    (w[1], w[2])
+                };
                 (key.to_string(), v.parse::<i64>().unwrap())
             })
             .collect(),
@@ -84,10 +90,16 @@ fn layout_matches_c_header() {
     assert_eq!(get("init.size"), size_of::<evio_events>() as i64);
     assert_eq!(evio_events::new().size, size_of::<evio_events>());
     assert_eq!(get("evio_events"), size_of::<evio_events>() as i64);
-    assert_eq!(get("evio_input_stream"), size_of::<evio_input_stream>() as i64);
+    assert_eq!(
+        get("evio_input_stream"),
+        size_of::<evio_input_stream>() as i64
+    );
     assert_eq!(get("evio_error"), size_of::<evio_error>() as i64);
     assert_eq!(get("evio_action"), size_of::<evio_action>() as i64);
-    assert_eq!(get("evio_load_balance"), size_of::<evio_load_balance>() as i64);
+    assert_eq!(
+        get("evio_load_balance"),
+        size_of::<evio_load_balance>() as i64
+    );
 
     macro_rules! off {
         ($t:ident, $($f:ident),*) => {$(
@@ -98,8 +110,21 @@ fn layout_matches_c_header() {
             );
         )*};
     }
-    off!(evio_events, size, udata, num_loops, load_balance, serving, opened, closed, detached,
-         prewrite, data, tick);
+    off!(
+        evio_events,
+        size,
+        udata,
+        num_loops,
+        load_balance,
+        serving,
+        opened,
+        closed,
+        detached,
+        prewrite,
+        data,
+        tick,
+        engine
+    );
     off!(evio_input_stream, buf, len, cap);
 
     macro_rules! val {
@@ -107,13 +132,47 @@ fn layout_matches_c_header() {
             assert_eq!(get(stringify!($c)), $c as i64, stringify!($c));
         )*};
     }
-    val!(EVIO_OK, EVIO_EPERM, EVIO_ENOENT, EVIO_EIO, EVIO_EBADF, EVIO_ENOMEM, EVIO_EACCES,
-         EVIO_EBUSY, EVIO_EINVAL, EVIO_ENFILE, EVIO_EMFILE, EVIO_EPIPE, EVIO_ENAMETOOLONG,
-         EVIO_ENOSYS, EVIO_ENOTSUP, EVIO_EAFNOSUPPORT, EVIO_EADDRINUSE, EVIO_EADDRNOTAVAIL,
-         EVIO_ENETUNREACH, EVIO_ECONNABORTED, EVIO_ECONNRESET, EVIO_ENOTCONN, EVIO_ETIMEDOUT,
-         EVIO_ECONNREFUSED, EVIO_EHOSTUNREACH, EVIO_NONE, EVIO_DETACH, EVIO_CLOSE,
-         EVIO_SHUTDOWN, EVIO_LB_RANDOM, EVIO_LB_ROUND_ROBIN, EVIO_LB_LEAST_CONNECTIONS,
-         EVIO_VERSION_MAJOR, EVIO_VERSION_MINOR, EVIO_VERSION_PATCH, EVIO_VERSION);
+    val!(
+        EVIO_OK,
+        EVIO_EPERM,
+        EVIO_ENOENT,
+        EVIO_EIO,
+        EVIO_EBADF,
+        EVIO_ENOMEM,
+        EVIO_EACCES,
+        EVIO_EBUSY,
+        EVIO_EINVAL,
+        EVIO_ENFILE,
+        EVIO_EMFILE,
+        EVIO_EPIPE,
+        EVIO_ENAMETOOLONG,
+        EVIO_ENOSYS,
+        EVIO_ENOTSUP,
+        EVIO_EAFNOSUPPORT,
+        EVIO_EADDRINUSE,
+        EVIO_EADDRNOTAVAIL,
+        EVIO_ENETUNREACH,
+        EVIO_ECONNABORTED,
+        EVIO_ECONNRESET,
+        EVIO_ENOTCONN,
+        EVIO_ETIMEDOUT,
+        EVIO_ECONNREFUSED,
+        EVIO_EHOSTUNREACH,
+        EVIO_NONE,
+        EVIO_DETACH,
+        EVIO_CLOSE,
+        EVIO_SHUTDOWN,
+        EVIO_LB_RANDOM,
+        EVIO_LB_ROUND_ROBIN,
+        EVIO_LB_LEAST_CONNECTIONS,
+        EVIO_ENGINE_DEFAULT,
+        EVIO_ENGINE_NATIVE,
+        EVIO_ENGINE_STD,
+        EVIO_VERSION_MAJOR,
+        EVIO_VERSION_MINOR,
+        EVIO_VERSION_PATCH,
+        EVIO_VERSION
+    );
 }
 
 #[test]
@@ -121,7 +180,10 @@ fn library_version_matches_header_major() {
     let v = unsafe { evio_version() };
     assert_eq!(v / 10000, EVIO_VERSION_MAJOR, "library version {v}");
     let s = unsafe { std::ffi::CStr::from_ptr(evio_version_string()) };
-    assert!(s.to_str().unwrap().starts_with(&format!("{EVIO_VERSION_MAJOR}.")));
+    assert!(s
+        .to_str()
+        .unwrap()
+        .starts_with(&format!("{EVIO_VERSION_MAJOR}.")));
 }
 
 #[test]

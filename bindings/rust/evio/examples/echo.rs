@@ -19,7 +19,10 @@ impl Handler for Echo {
     fn serving(&self, server: &ServerInfo<'_>) -> Action {
         for i in 0..server.num_addrs() {
             if let Some(addr) = server.addr_string(i) {
-                println!("echo server listening on {addr} ({} loops)", server.num_loops());
+                println!(
+                    "echo server listening on {addr} ({} loops)",
+                    server.num_loops()
+                );
             }
         }
         Action::None
@@ -67,7 +70,11 @@ fn main() -> ExitCode {
     if addrs.is_empty() {
         return usage();
     }
-    match evio::Server::new().loops(loops).load_balance(lb).serve(&Echo, &addrs) {
+    match evio::Server::new()
+        .loops(loops)
+        .load_balance(lb)
+        .serve(&Echo, &addrs)
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("echo: {e}");

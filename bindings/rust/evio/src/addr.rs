@@ -49,7 +49,10 @@ impl Addr {
             libc::AF_INET if len >= std::mem::size_of::<libc::sockaddr_in>() => {
                 let sin = unsafe { (sa as *const libc::sockaddr_in).read_unaligned() };
                 let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-                Some(Addr::Ip(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port)))))
+                Some(Addr::Ip(SocketAddr::V4(SocketAddrV4::new(
+                    ip,
+                    u16::from_be(sin.sin_port),
+                ))))
             }
             libc::AF_INET6 if len >= std::mem::size_of::<libc::sockaddr_in6>() => {
                 let sin6 = unsafe { (sa as *const libc::sockaddr_in6).read_unaligned() };
@@ -65,9 +68,7 @@ impl Addr {
                 let off = std::mem::offset_of!(libc::sockaddr_un, sun_path);
                 let max = std::mem::size_of::<libc::sockaddr_un>() - off;
                 let plen = len.saturating_sub(off).min(max);
-                let bytes = unsafe {
-                    std::slice::from_raw_parts((sa as *const u8).add(off), plen)
-                };
+                let bytes = unsafe { std::slice::from_raw_parts((sa as *const u8).add(off), plen) };
                 // The path ends at the first NUL (also covers a trailing terminator).
                 let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
                 if end == 0 {
@@ -109,11 +110,16 @@ mod tests {
         let sin = libc::sockaddr_in {
             sin_family: libc::AF_INET as libc::sa_family_t,
             sin_port: 4242u16.to_be(),
-            sin_addr: libc::in_addr { s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be() },
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be(),
+            },
             sin_zero: [0; 8],
         };
         let a = unsafe {
-            Addr::from_raw(&sin as *const _ as *const libc::sockaddr, std::mem::size_of_val(&sin) as _)
+            Addr::from_raw(
+                &sin as *const _ as *const libc::sockaddr,
+                std::mem::size_of_val(&sin) as _,
+            )
         };
         assert_eq!(a, Some(Addr::Ip(v4)));
 

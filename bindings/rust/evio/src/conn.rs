@@ -32,7 +32,11 @@ impl<C> Conn<C> {
     /// `raw` is a connection pointer received in a callback that is running now, on this
     /// thread, and whose context pointer is NULL or a `Box<C>` set by this crate.
     pub(crate) unsafe fn from_raw(raw: NonNull<sys::evio_conn>, udp: bool) -> Conn<C> {
-        Conn { raw, udp, _marker: PhantomData }
+        Conn {
+            raw,
+            udp,
+            _marker: PhantomData,
+        }
     }
 
     pub(crate) fn raw(&self) -> *mut sys::evio_conn {
@@ -43,15 +47,20 @@ impl<C> Conn<C> {
     /// with the rest of this callback's output. For UDP, the output of one `data` call goes
     /// back to the sender as one datagram.
     ///
+    /// To write while the context is borrowed, use [`split`](Conn::split).
+    ///
     /// Errors: `EVIO_ENOTCONN` if the connection is closed.
-    pub fn write(&self, buf: &[u8]) -> Result<(), Error> {
+    pub fn write(&mut self, buf: &[u8]) -> Result<(), Error> {
         self.writer().write(buf)
     }
 
     /// A [`Writer`] for this connection that can be used while the context is borrowed;
     /// see also [`split`](Conn::split).
     pub fn writer(&self) -> Writer<'_> {
-        Writer { raw: self.raw, _marker: PhantomData }
+        Writer {
+            raw: self.raw,
+            _marker: PhantomData,
+        }
     }
 
     /// The context (mutable) together with a [`Writer`], so that output can be produced from
@@ -69,7 +78,10 @@ impl<C> Conn<C> {
     /// }
     /// ```
     pub fn split(&mut self) -> (Option<&mut C>, Writer<'_>) {
-        let w = Writer { raw: self.raw, _marker: PhantomData };
+        let w = Writer {
+            raw: self.raw,
+            _marker: PhantomData,
+        };
         (self.context_mut(), w)
     }
 
@@ -326,7 +338,13 @@ impl DetachedSocket {
         let mut tlen = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: as above.
         let stream = unsafe {
-            libc::getsockopt(raw, libc::SOL_SOCKET, libc::SO_TYPE, &mut ty as *mut _ as *mut _, &mut tlen)
+            libc::getsockopt(
+                raw,
+                libc::SOL_SOCKET,
+                libc::SO_TYPE,
+                &mut ty as *mut _ as *mut _,
+                &mut tlen,
+            )
         } == 0
             && ty == libc::SOCK_STREAM;
         match family {

@@ -19,12 +19,18 @@ pub struct Error {
 impl Error {
     /// An error with `code` and evio's short description of it as the message.
     pub fn from_code(code: i32) -> Error {
-        Error { code, message: strerror(code) }
+        Error {
+            code,
+            message: strerror(code),
+        }
     }
 
     /// An error with `code` and a message of your own.
     pub fn new(code: i32, message: impl Into<String>) -> Error {
-        Error { code, message: message.into() }
+        Error {
+            code,
+            message: message.into(),
+        }
     }
 
     /// The error of the evio call that just failed on this thread with `code`: the message

@@ -94,7 +94,7 @@ mod server;
 pub use addr::Addr;
 pub use conn::{Conn, DetachedSocket, Waker, Writer};
 pub use error::Error;
-pub use server::{serve, Handler, MultiLoop, ServerInfo, Server, SingleLoop};
+pub use server::{serve, Handler, MultiLoop, Server, ServerInfo, SingleLoop};
 
 /// The raw C declarations this crate is built on (the `evio-sys` crate).
 pub use evio_sys as sys;
@@ -142,6 +142,33 @@ impl LoadBalance {
             LoadBalance::Random => sys::EVIO_LB_RANDOM,
             LoadBalance::RoundRobin => sys::EVIO_LB_ROUND_ROBIN,
             LoadBalance::LeastConnections => sys::EVIO_LB_LEAST_CONNECTIONS,
+        }
+    }
+}
+
+/// Which engine runs a server.
+///
+/// An address with the `-net` suffix (`tcp-net://…`) selects [`Engine::Std`] for the whole
+/// server; else the engine set with [`Server::engine`] unless it is [`Engine::Default`];
+/// else the environment variable `EVIO_ENGINE` (`native` or `std`); else native.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// Decided by the addresses and `EVIO_ENGINE`.
+    #[default]
+    Default,
+    /// The native engine: epoll on Linux. Combined with a `-net` address, `serve` fails
+    /// with `EVIO_EINVAL`.
+    Native,
+    /// The portable std engine (libuv).
+    Std,
+}
+
+impl Engine {
+    fn to_raw(self) -> sys::evio_engine {
+        match self {
+            Engine::Default => sys::EVIO_ENGINE_DEFAULT,
+            Engine::Native => sys::EVIO_ENGINE_NATIVE,
+            Engine::Std => sys::EVIO_ENGINE_STD,
         }
     }
 }

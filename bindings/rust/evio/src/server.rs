@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::conn::owned_fd;
-use crate::{sys, Action, Addr, Conn, DetachedSocket, Error, LoadBalance};
+use crate::{sys, Action, Addr, Conn, DetachedSocket, Engine, Error, LoadBalance};
 
 /// The event handler of a server: one method per event, each with a default body.
 ///
@@ -99,6 +99,19 @@ impl ServerInfo<'_> {
         unsafe { sys::evio_server_num_loops(self.raw.as_ptr()) }.max(0) as usize
     }
 
+    /// The name of the engine running the server: `"epoll"` or `"libuv"`.
+    pub fn engine_name(&self) -> &'static str {
+        // SAFETY: as above; the result is NULL or a static NUL-terminated string.
+        let p = unsafe { sys::evio_server_engine(self.raw.as_ptr()) };
+        if p.is_null() {
+            return "";
+        }
+        // SAFETY: static string (see above).
+        unsafe { std::ffi::CStr::from_ptr(p) }
+            .to_str()
+            .unwrap_or("")
+    }
+
     /// The bound address `index` (with the real port when port 0 was asked), or `None`
     /// if `index` is out of range.
     pub fn addr(&self, index: usize) -> Option<Addr> {
@@ -147,6 +160,7 @@ impl ServerInfo<'_> {
 impl std::fmt::Debug for ServerInfo<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerInfo")
+            .field("engine", &self.engine_name())
             .field("num_loops", &self.num_loops())
             .field("addrs", &self.addrs())
             .finish()
@@ -181,6 +195,7 @@ pub struct MultiLoop;
 pub struct Server<M = SingleLoop> {
     num_loops: c_int,
     load_balance: LoadBalance,
+    engine: Engine,
     _mode: PhantomData<M>,
 }
 
@@ -193,7 +208,12 @@ impl Default for Server<SingleLoop> {
 impl Server<SingleLoop> {
     /// A server with one event loop and default settings.
     pub fn new() -> Server<SingleLoop> {
-        Server { num_loops: 1, load_balance: LoadBalance::Random, _mode: PhantomData }
+        Server {
+            num_loops: 1,
+            load_balance: LoadBalance::Random,
+            engine: Engine::Default,
+            _mode: PhantomData,
+        }
     }
 
     /// Runs a one-loop server on `addrs` until a callback returns [`Action::Shutdown`].
@@ -219,7 +239,7 @@ impl Server<SingleLoop> {
         // ordered by the library's thread start and join), and this thread is blocked in
         // evio_serve meanwhile; no other thread can hold `&H` because `H` is not `Sync`.
         // That is the same as moving the handler to the loop thread and back.
-        run(self.num_loops, self.load_balance, handler, addrs)
+        run(self.settings(), handler, addrs)
     }
 }
 
@@ -230,19 +250,39 @@ impl<M> Server<M> {
         Server {
             num_loops: c_int::try_from(n).unwrap_or(c_int::MAX),
             load_balance: self.load_balance,
+            engine: self.engine,
             _mode: PhantomData,
         }
     }
 
     /// Runs one event loop per CPU. The handler must then be `Sync`.
     pub fn loops_per_cpu(self) -> Server<MultiLoop> {
-        Server { num_loops: -1, load_balance: self.load_balance, _mode: PhantomData }
+        Server {
+            num_loops: -1,
+            load_balance: self.load_balance,
+            engine: self.engine,
+            _mode: PhantomData,
+        }
     }
 
     /// How new connections are spread over the loops (default [`LoadBalance::Random`]).
     pub fn load_balance(mut self, lb: LoadBalance) -> Self {
         self.load_balance = lb;
         self
+    }
+
+    /// The engine for the whole server (default [`Engine::Default`]; see [`Engine`]).
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            num_loops: self.num_loops,
+            load_balance: self.load_balance,
+            engine: self.engine,
+        }
     }
 }
 
@@ -255,7 +295,7 @@ impl Server<MultiLoop> {
         H: Handler + Sync,
         S: AsRef<str>,
     {
-        run(self.num_loops, self.load_balance, handler, addrs)
+        run(self.settings(), handler, addrs)
     }
 }
 
@@ -316,7 +356,10 @@ impl<H: Handler> Shared<'_, H> {
     fn is_udp(&self, conn: *mut sys::evio_conn) -> bool {
         // SAFETY: `conn` is the valid pointer of the running callback.
         let i = unsafe { sys::evio_conn_addr_index(conn) };
-        usize::try_from(i).ok().and_then(|i| self.udp.get(i).copied()).unwrap_or(false)
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.udp.get(i).copied())
+            .unwrap_or(false)
     }
 
     /// # Safety
@@ -349,8 +392,13 @@ unsafe extern "C" fn on_serving<H: Handler>(
 ) -> sys::evio_action {
     // SAFETY: udata is our Shared; server is valid during this call.
     let sh = unsafe { shared::<H>(udata) };
-    let Some(raw) = NonNull::new(server) else { return sys::EVIO_NONE };
-    let info = ServerInfo { raw, _marker: PhantomData };
+    let Some(raw) = NonNull::new(server) else {
+        return sys::EVIO_NONE;
+    };
+    let info = ServerInfo {
+        raw,
+        _marker: PhantomData,
+    };
     sh.guard(|| sh.handler.serving(&info))
 }
 
@@ -360,7 +408,9 @@ unsafe extern "C" fn on_opened<H: Handler>(
 ) -> sys::evio_action {
     // SAFETY: udata is our Shared; conn is valid during this call, on this thread.
     let sh = unsafe { shared::<H>(udata) };
-    let Some(mut c) = (unsafe { sh.conn(conn) }) else { return sys::EVIO_NONE };
+    let Some(mut c) = (unsafe { sh.conn(conn) }) else {
+        return sys::EVIO_NONE;
+    };
     if sh.panicked() {
         return sys::EVIO_SHUTDOWN;
     }
@@ -378,7 +428,9 @@ unsafe extern "C" fn on_closed<H: Handler>(
 ) -> sys::evio_action {
     // SAFETY: as in on_opened.
     let sh = unsafe { shared::<H>(udata) };
-    let Some(mut c) = (unsafe { sh.conn(conn) }) else { return sys::EVIO_NONE };
+    let Some(mut c) = (unsafe { sh.conn(conn) }) else {
+        return sys::EVIO_NONE;
+    };
     let action = if sh.panicked() {
         sys::EVIO_SHUTDOWN
     } else {
@@ -398,7 +450,9 @@ unsafe extern "C" fn on_detached<H: Handler>(
     let sh = unsafe { shared::<H>(udata) };
     // SAFETY: the fd is handed over to us by the detached callback.
     let socket = (fd >= 0).then(|| DetachedSocket::from_fd(unsafe { owned_fd(fd) }));
-    let Some(mut c) = (unsafe { sh.conn(conn) }) else { return sys::EVIO_NONE };
+    let Some(mut c) = (unsafe { sh.conn(conn) }) else {
+        return sys::EVIO_NONE;
+    };
     let action = match socket {
         Some(socket) if !sh.panicked() => sh.guard(|| sh.handler.detached(&mut c, socket)),
         Some(socket) => {
@@ -417,7 +471,9 @@ unsafe extern "C" fn on_detached<H: Handler>(
 unsafe extern "C" fn on_prewrite<H: Handler>(conn: *mut sys::evio_conn, udata: *mut c_void) {
     // SAFETY: as in on_opened.
     let sh = unsafe { shared::<H>(udata) };
-    let Some(mut c) = (unsafe { sh.conn(conn) }) else { return };
+    let Some(mut c) = (unsafe { sh.conn(conn) }) else {
+        return;
+    };
     if sh.panicked() {
         return;
     }
@@ -442,7 +498,9 @@ unsafe extern "C" fn on_data<H: Handler>(
 ) -> sys::evio_action {
     // SAFETY: as in on_opened.
     let sh = unsafe { shared::<H>(udata) };
-    let Some(mut c) = (unsafe { sh.conn(conn) }) else { return sys::EVIO_NONE };
+    let Some(mut c) = (unsafe { sh.conn(conn) }) else {
+        return sys::EVIO_NONE;
+    };
     if sh.panicked() {
         if c.is_udp() {
             sh.drop_context(&mut c);
@@ -464,11 +522,18 @@ unsafe extern "C" fn on_data<H: Handler>(
     action
 }
 
-unsafe extern "C" fn on_tick<H: Handler>(delay_ns: *mut i64, udata: *mut c_void) -> sys::evio_action {
+unsafe extern "C" fn on_tick<H: Handler>(
+    delay_ns: *mut i64,
+    udata: *mut c_void,
+) -> sys::evio_action {
     // SAFETY: udata is our Shared.
     let sh = unsafe { shared::<H>(udata) };
     if sh.panicked() || delay_ns.is_null() {
-        return if sh.panicked() { sys::EVIO_SHUTDOWN } else { sys::EVIO_NONE };
+        return if sh.panicked() {
+            sys::EVIO_SHUTDOWN
+        } else {
+            sys::EVIO_NONE
+        };
     }
     // SAFETY: delay_ns points to the library's delay for this call.
     let mut delay = Duration::from_nanos(unsafe { *delay_ns }.max(0) as u64);
@@ -487,9 +552,14 @@ fn is_udp_addr(addr: &str) -> bool {
     }
 }
 
-fn run<H: Handler, S: AsRef<str>>(
+struct Settings {
     num_loops: c_int,
     load_balance: LoadBalance,
+    engine: Engine,
+}
+
+fn run<H: Handler, S: AsRef<str>>(
+    settings: Settings,
     handler: &H,
     addrs: &[S],
 ) -> Result<(), Error> {
@@ -517,8 +587,9 @@ fn run<H: Handler, S: AsRef<str>>(
 
     let mut ev = sys::evio_events::new();
     ev.udata = &shared as *const Shared<'_, H> as *mut c_void;
-    ev.num_loops = num_loops;
-    ev.load_balance = load_balance.to_raw();
+    ev.num_loops = settings.num_loops;
+    ev.load_balance = settings.load_balance.to_raw();
+    ev.engine = settings.engine.to_raw();
     ev.serving = Some(on_serving::<H>);
     ev.opened = Some(on_opened::<H>);
     ev.closed = Some(on_closed::<H>);

@@ -17,24 +17,56 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use evio::{Action, Addr, Conn, Error, Handler, LoadBalance, ServerInfo};
+use evio::{Action, Addr, Conn, Engine, Error, Handler, LoadBalance, ServerInfo};
 
 /// Timeout for every client socket and every wait in the tests.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Both engines, with the name `ServerInfo::engine_name` gives for each.
+pub const ENGINES: [(Engine, &str); 2] = [(Engine::Native, "epoll"), (Engine::Std, "libuv")];
+
+/// Makes tests `NAME::native` and `NAME::std` calling `fn NAME(engine: Engine, name: &str)`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn native() {
+                super::$name(evio::Engine::Native, "epoll")
+            }
+            #[test]
+            fn std() {
+                super::$name(evio::Engine::Std, "libuv")
+            }
+        }
+    )*};
+}
+
+/// What `serving` reports to the test.
+pub struct Served {
+    pub addrs: Vec<Addr>,
+    pub engine: &'static str,
+}
 
 /// The control address appended to every test server's addresses.
 pub const CONTROL: &str = "tcp://127.0.0.1:0";
 
 /// Records the bound addresses in `serving` and recognises the control connection.
 pub struct Control {
-    tx: Mutex<Option<Sender<Vec<Addr>>>>,
+    tx: Mutex<Option<Sender<Served>>>,
     index: AtomicUsize,
 }
 
 impl Control {
-    pub fn new() -> (Control, Receiver<Vec<Addr>>) {
+    pub fn new() -> (Control, Receiver<Served>) {
         let (tx, rx) = channel();
-        (Control { tx: Mutex::new(Some(tx)), index: AtomicUsize::new(usize::MAX) }, rx)
+        (
+            Control {
+                tx: Mutex::new(Some(tx)),
+                index: AtomicUsize::new(usize::MAX),
+            },
+            rx,
+        )
     }
 
     /// Call from `Handler::serving`.
@@ -43,7 +75,11 @@ impl Control {
         assert_eq!(addrs.len(), server.num_addrs());
         self.index.store(server.num_addrs() - 1, Ordering::SeqCst);
         if let Some(tx) = self.tx.lock().unwrap().take() {
-            tx.send(addrs).unwrap();
+            tx.send(Served {
+                addrs,
+                engine: server.engine_name(),
+            })
+            .unwrap();
         }
         Action::None
     }
@@ -61,25 +97,47 @@ pub struct Running {
     result: Receiver<ServeResult>,
     /// The bound addresses (without the control address).
     pub addrs: Vec<Addr>,
+    /// The engine's name.
+    pub engine: &'static str,
     control: SocketAddr,
 }
 
+/// How to run a test server.
+#[derive(Clone, Copy, Debug)]
+pub struct Opts {
+    pub loops: usize,
+    pub lb: LoadBalance,
+    pub engine: Engine,
+}
+
+impl Opts {
+    pub fn loops(loops: usize) -> Opts {
+        Opts {
+            loops,
+            lb: LoadBalance::Random,
+            engine: Engine::Default,
+        }
+    }
+
+    pub fn engine(self, engine: Engine) -> Opts {
+        Opts { engine, ..self }
+    }
+
+    pub fn lb(self, lb: LoadBalance) -> Opts {
+        Opts { lb, ..self }
+    }
+}
+
 /// Starts `handler` on `loops` loops on `addrs` + the control address.
-pub fn start<H>(handler: Arc<H>, addrs_rx: Receiver<Vec<Addr>>, loops: usize, addrs: &[&str]) -> Running
+pub fn start<H>(handler: Arc<H>, rx: Receiver<Served>, loops: usize, addrs: &[&str]) -> Running
 where
     H: Handler + Send + Sync + 'static,
 {
-    start_lb(handler, addrs_rx, loops, LoadBalance::Random, addrs)
+    start_with(handler, rx, Opts::loops(loops), addrs)
 }
 
-/// [`start`] with a load-balancing mode.
-pub fn start_lb<H>(
-    handler: Arc<H>,
-    addrs_rx: Receiver<Vec<Addr>>,
-    loops: usize,
-    lb: LoadBalance,
-    addrs: &[&str],
-) -> Running
+/// [`start`] with all options.
+pub fn start_with<H>(handler: Arc<H>, rx: Receiver<Served>, opts: Opts, addrs: &[&str]) -> Running
 where
     H: Handler + Send + Sync + 'static,
 {
@@ -88,19 +146,29 @@ where
     let (tx, result) = channel();
     thread::spawn(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            evio::Server::new().loops(loops).load_balance(lb).serve(&*handler, &all)
+            evio::Server::new()
+                .loops(opts.loops)
+                .load_balance(opts.lb)
+                .engine(opts.engine)
+                .serve(&*handler, &all)
         }));
         let _ = tx.send(r);
     });
-    let mut bound = match addrs_rx.recv_timeout(TIMEOUT) {
+    let served = match rx.recv_timeout(TIMEOUT) {
         Ok(a) => a,
         Err(_) => match result.recv_timeout(TIMEOUT) {
             Ok(r) => panic!("server did not start: {:?}", r.map_err(panic_message)),
             Err(_) => panic!("server did not start in time"),
         },
     };
+    let mut bound = served.addrs;
     let control = bound.pop().unwrap().as_socket_addr().unwrap();
-    Running { result, addrs: bound, control }
+    Running {
+        result,
+        addrs: bound,
+        engine: served.engine,
+        control,
+    }
 }
 
 impl Running {
@@ -111,7 +179,10 @@ impl Running {
 
     /// The unix path `i`.
     pub fn path(&self, i: usize) -> PathBuf {
-        self.addrs[i].as_unix_path().expect("a unix path").to_path_buf()
+        self.addrs[i]
+            .as_unix_path()
+            .expect("a unix path")
+            .to_path_buf()
     }
 
     /// Stops the server through the control address; returns what `serve` returned.
@@ -128,8 +199,30 @@ impl Running {
 
     /// Waits for `serve` to return (or panic).
     pub fn wait(self) -> ServeResult {
-        self.result.recv_timeout(TIMEOUT).expect("server did not stop in time")
+        self.result
+            .recv_timeout(TIMEOUT)
+            .expect("server did not stop in time")
     }
+}
+
+/// Keeps the panics the tests provoke on purpose (messages starting with "boom") out of the
+/// output; every other panic is reported as usual.
+pub fn quiet_expected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let p = info.payload();
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if !msg.starts_with("boom") {
+                default(info);
+            }
+        }));
+    });
 }
 
 /// The text of a panic payload.
@@ -167,7 +260,9 @@ pub fn temp_sock(tag: &str) -> PathBuf {
 
 /// Deterministic test bytes.
 pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i.wrapping_mul(31).wrapping_add(seed as usize) % 251) as u8).collect()
+    (0..len)
+        .map(|i| (i.wrapping_mul(31).wrapping_add(seed as usize) % 251) as u8)
+        .collect()
 }
 
 /// Sends `msg` and reads exactly as many bytes back (writing on another thread, so large
@@ -214,7 +309,10 @@ pub fn read_to_eof<S: Read>(s: &mut S) -> Vec<u8> {
             Ok(0) => return buf,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
                 panic!("no EOF within the timeout")
             }
             Err(_) => return buf,
@@ -242,7 +340,7 @@ pub struct Echo {
 }
 
 impl Echo {
-    pub fn new() -> (Arc<Echo>, Receiver<Vec<Addr>>) {
+    pub fn new() -> (Arc<Echo>, Receiver<Served>) {
         let (ctl, rx) = Control::new();
         let h = Echo {
             ctl,
