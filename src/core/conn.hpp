@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <evio.h>
@@ -30,6 +31,7 @@ struct Listener : IoHandle {
     int fd = -1;
     int index = 0; ///< position in evio_serve()'s addrs
     ListenSpec spec;
+    std::string unix_path; ///< absolute path of a unix socket, removed at shutdown
     sockaddr_storage bound{};
     socklen_t bound_len = 0;
     bool paused = false; ///< accept stopped after EMFILE & co, until `resume_at`

@@ -199,6 +199,13 @@ int Server::bind_one(const ListenSpec &spec, int index) {
         udps_.push_back(std::move(u));
     } else {
         auto l = std::make_unique<Listener>();
+        if (spec.transport == Transport::Unix) {
+            // Remember where the file is even if the process changes directory later.
+            l->unix_path = spec.path;
+            char cwd[4096];
+            if (spec.path.front() != '/' && getcwd(cwd, sizeof cwd) != nullptr)
+                l->unix_path = std::string(cwd) + "/" + spec.path;
+        }
         l->fd = guard.release();
         l->index = index;
         l->spec = spec;
@@ -221,11 +228,10 @@ void Server::close_listeners() noexcept {
         if (l->fd >= 0)
             ::close(l->fd);
         l->fd = -1;
-        if (l->spec.transport == Transport::Unix) {
-            struct stat st;
-            if (lstat(l->spec.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
-                unlink(l->spec.path.c_str());
-        }
+        struct stat st;
+        if (!l->unix_path.empty() && lstat(l->unix_path.c_str(), &st) == 0 &&
+            S_ISSOCK(st.st_mode))
+            unlink(l->unix_path.c_str());
     }
     listeners_.clear();
     for (auto &u : udps_) {

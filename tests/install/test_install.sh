@@ -1,0 +1,54 @@
+#!/bin/sh
+# Install evio into a temporary prefix, then build and run a consumer program against the
+# installed files only: through pkg-config, and through find_package(evio CONFIG) with the
+# shared (evio::evio) and the static (evio::evio_static) library.
+# Usage: test_install.sh <build dir> <this dir> <cmake> <C compiler> "<extra C/link flags>"
+set -eu
+build=$1 here=$2 cmake=$3 cc=$4 flags=${5:-}
+
+tmp=$(mktemp -d /tmp/evio-install-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT INT TERM
+prefix=$tmp/prefix
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+echo "== cmake --install $build --prefix $prefix"
+"$cmake" --install "$build" --prefix "$prefix" >"$tmp/install.log" || { cat "$tmp/install.log"; fail "install"; }
+
+pc=$(find "$prefix" -name evio.pc | head -n 1)
+so=$(find "$prefix" -name libevio.so.1 | head -n 1)
+[ -n "$pc" ] || fail "no evio.pc installed"
+[ -n "$so" ] || fail "no libevio.so.1 installed"
+[ -f "$prefix/include/evio.h" ] || fail "no include/evio.h installed"
+[ -n "$(find "$prefix" -name libevio.a)" ] || fail "no libevio.a installed"
+[ -n "$(find "$prefix" -name evioConfig.cmake)" ] || fail "no evioConfig.cmake installed"
+libdir=$(dirname "$so")
+
+echo "== pkg-config (PKG_CONFIG_PATH=$(dirname "$pc"))"
+PKG_CONFIG_PATH=$(dirname "$pc")
+export PKG_CONFIG_PATH
+cflags=$(pkg-config --cflags evio) || fail "pkg-config --cflags evio"
+libs=$(pkg-config --libs evio) || fail "pkg-config --libs evio"
+echo "cflags: $cflags"
+echo "libs:   $libs"
+# The flags must name the installed files, not the build tree or another installation.
+case "$cflags" in *"$prefix/include"*) ;; *) fail "pkg-config --cflags does not point into the install prefix: '$cflags' (evio.pc has prefix=$(sed -n 's/^prefix=//p' "$pc"))" ;; esac
+case "$libs" in *"-L$libdir"*) ;; *) fail "pkg-config --libs does not point into the install prefix: '$libs'" ;; esac
+# shellcheck disable=SC2086 # word splitting of the flags is intended
+"$cc" $flags -std=c99 -Wall -Wextra -Werror -o "$tmp/consumer_pc" "$here/consumer.c" $cflags $libs \
+  || fail "compiling the consumer with pkg-config flags"
+LD_LIBRARY_PATH=$libdir "$tmp/consumer_pc" || fail "the pkg-config consumer failed"
+LD_LIBRARY_PATH=$libdir ldd "$tmp/consumer_pc" | grep -q "$libdir/libevio.so.1" \
+  || fail "the pkg-config consumer does not load the installed libevio.so.1"
+
+echo "== find_package(evio CONFIG) (CMAKE_PREFIX_PATH=$prefix)"
+"$cmake" -S "$here/cmake_consumer" -B "$tmp/cbuild" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" \
+  -DCONSUMER_SRC="$here/consumer.c" >"$tmp/cconf.log" 2>&1 || { cat "$tmp/cconf.log"; fail "configuring the CMake consumer"; }
+"$cmake" --build "$tmp/cbuild" >"$tmp/cbuild.log" 2>&1 || { cat "$tmp/cbuild.log"; fail "building the CMake consumer"; }
+LD_LIBRARY_PATH=$libdir "$tmp/cbuild/consumer_shared" || fail "the CMake (shared) consumer failed"
+"$tmp/cbuild/consumer_static" || fail "the CMake (static) consumer failed"
+if ldd "$tmp/cbuild/consumer_static" | grep -q libevio; then
+  fail "the static consumer loads libevio.so"
+fi
+echo "install test passed"
