@@ -12,6 +12,7 @@
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -76,6 +77,7 @@ int main(int argc, char **argv) {
     static char in[65536];
     static char out[65536 / 4 * 256];
     struct epoll_event evs[512], ev;
+    signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an EPIPE, not the end of us */
     int lfd = listen_on(atoi(argv[1])), ep = epoll_create1(0), one = 1, nconns = 1 << 20;
     conns = calloc((size_t)nconns, sizeof *conns);
     ev.events = EPOLLIN;

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -57,6 +58,7 @@ int main(int argc, char **argv) {
     static char out[65536 * (sizeof PONG - 1)];
     for (size_t i = 0; i < 65536; i++) memcpy(out + i * (sizeof PONG - 1), PONG, sizeof PONG - 1);
     struct epoll_event evs[512], ev;
+    signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an EPIPE, not the end of us */
     int lfd = listen_on(atoi(argv[1])), ep = epoll_create1(0), one = 1, npend = 1 << 20;
     pend = calloc((size_t)npend, sizeof *pend);
     ev.events = EPOLLIN;

@@ -85,8 +85,11 @@ def main():
         rates = [fnum(x["rate"]) for x in m.values() if fnum(x["rate"]) is not None]
         ratios = []
         for rnd, x in m.items():
-            if rnd in fl and fnum(fl[rnd]["rate"]):
-                ratios.append(fnum(x["rate"]) / fnum(fl[rnd]["rate"]))
+            # the floor runs first in every round and once more after the last round: a
+            # round's ratio is taken to the mean of the floor runs before and after it
+            fr = [fnum(fl[k]["rate"]) for k in (rnd, str(int(rnd) + 1)) if k in fl and fnum(fl[k]["rate"])]
+            if fr and fnum(x["rate"]) is not None:
+                ratios.append(fnum(x["rate"]) / (sum(fr) / len(fr)))
         per = {"cpu": [], "sys": [], "ectl": []}
         for x in m.values():
             req = fnum(x["requests"])
@@ -135,7 +138,9 @@ def main():
     L.append("## Throughput\n")
     L.append("Median over rounds; in parentheses the median over rounds of the ratio to the "
              "floor **of the same round** (the floor is the least C code serving the workload "
-             "over epoll: `bench/floor-*.c`). Higher is better.\n")
+             "over epoll: `bench/floor-*.c`; it runs first in every round and once more after "
+             "the last, and a round's ratio is taken to the mean of the floor runs before and "
+             "after it). Higher is better.\n")
     for g in groups:
         cs = contenders[g]
         ws = [(w, label) for gg, w, label in workloads if gg == g and any(

@@ -7,6 +7,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <uv.h>
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: uv-echo PORT\n");
         return 2;
     }
+    signal(SIGPIPE, SIG_IGN); /* as every libuv server does */
     uv_loop_t *loop = uv_default_loop();
     uv_tcp_t server;
     struct sockaddr_in addr;

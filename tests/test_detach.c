@@ -17,6 +17,8 @@
 #include "ts.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #define MAGIC 0x44455441u
 #define PATTERN_KEY 0xde7ac4ULL
@@ -44,6 +46,10 @@ static evio_action on_opened(evio_conn *c, void *u) {
         return EVIO_CLOSE;
     x->magic = MAGIC;
     evio_conn_set_context(c, x);
+    /* Keepalive set here is visible on the fd handed over (tcp only). */
+    const struct sockaddr *la = evio_conn_local_addr(c, NULL);
+    if (la && la->sa_family != AF_UNIX)
+        TS_CHECK(evio_conn_set_keepalive(c, 7) == 0);
     evio_conn_ref(c);
     pthread_mutex_lock(&st->mu);
     TS_CHECK(st->conn == NULL);
@@ -103,6 +109,20 @@ static evio_action on_detached(evio_conn *c, int fd, void *u) {
     socklen_t pl = sizeof peer;
     TS_CHECKF(getpeername(fd, (struct sockaddr *)&peer, &pl) == 0,
               "detached fd is not connected: %s", strerror(errno));
+    struct sockaddr_storage me;
+    socklen_t ml = sizeof me;
+    if (getsockname(fd, (struct sockaddr *)&me, &ml) == 0 && me.ss_family != AF_UNIX) {
+        int on = 0, idle = 0, intvl = 0;
+        socklen_t l = sizeof on;
+        getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, &l);
+        l = sizeof idle;
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, &l);
+        l = sizeof intvl;
+        getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, &l);
+        TS_CHECKF(on && idle == 7 && intvl == 7,
+                  "evio_conn_set_keepalive(7) not in effect: SO_KEEPALIVE %d, idle %d, "
+                  "interval %d", on, idle, intvl);
+    }
     ctx *x = evio_conn_context(c);
     TS_CHECKF(x && x->magic == MAGIC, "context lost in detached");
     free(x);

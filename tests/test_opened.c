@@ -294,8 +294,48 @@ static void test_addr_string(void **state_) {
     assert_int_equal(evio_addr_string((struct sockaddr *)&a6, 8, buf, sizeof buf), EVIO_EINVAL);
 }
 
+/* The greeting goes out before any input is read, even when the client does not wait for
+ * it: the client sends at once, and must receive the greeting before the echo. */
+static evio_action g_opened(evio_conn *c, void *u) {
+    (void)u;
+    TS_CHECK(evio_conn_write(c, "GREETING\n", 9) == 0);
+    return EVIO_NONE;
+}
+
+static evio_action g_data(evio_conn *c, const void *in, size_t len, void *u) {
+    (void)u;
+    TS_CHECK(evio_conn_write(c, in, len) == 0);
+    return EVIO_NONE;
+}
+
+static void test_greeting_before_input(void **state_) {
+    (void)state_;
+    ts_reset_failures();
+    evio_events ev = EVIO_EVENTS_INIT;
+    ev.num_loops = 2;
+    ev.opened = g_opened;
+    ev.data = g_data;
+    const char *addrs[] = {"tcp://127.0.0.1:0"};
+    ts_server s;
+    assert_int_equal(ts_server_start(&s, &ev, NULL, addrs, 1), 0);
+    for (int i = 0; i < 50 && ts_failures() == 0; i++) {
+        int fd = ts_connect_server(&s, 0);
+        TS_CHECK(fd >= 0);
+        if (fd < 0)
+            break;
+        TS_CHECK(ts_write_all(fd, "early bytes", 11) == 0);
+        char got[20];
+        TS_CHECK(ts_read_full(fd, got, 20) == 0);
+        TS_CHECKF(!memcmp(got, "GREETING\nearly bytes", 20), "got '%.20s'", got);
+        close(fd);
+    }
+    assert_int_equal(ts_server_stop(&s), 0);
+    TS_ASSERT_NO_FAILURES();
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_greeting_context_addresses),
+    cmocka_unit_test(test_greeting_before_input),
     cmocka_unit_test(test_addr_string),
 };
 

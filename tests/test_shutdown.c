@@ -90,7 +90,7 @@ static void run_shutdown(how_t how, int is_unix, int loops) {
     ts_counter_init(&st.closed);
     ts_counter_init(&st.data_calls);
 
-    char dir[256] = "", addr[512], path[512] = "";
+    char dir[256] = "", addr[600], path[300] = "";
     if (is_unix) {
         assert_int_equal(ts_tmpdir(dir, sizeof dir), 0);
         snprintf(path, sizeof path, "%s/shutdown.sock", dir);

@@ -7,7 +7,8 @@
  * - The sender's address (evio_conn_remote_addr) is the client's; the local address is
  *   the server's; evio_conn_addr_index is right.
  * - A `data` call that writes nothing sends nothing.
- * - evio_conn_wake() on a UDP sender is EVIO_ENOTSUP.
+ * - evio_conn_wake() and evio_conn_set_keepalive() on a UDP sender are EVIO_ENOTSUP;
+ *   evio_conn_ref()/unref() on it do nothing harmful.
  * - Two clients interleaved each get their own answers.
  */
 #include "ts.h"
@@ -59,6 +60,10 @@ static evio_action u_data(evio_conn *c, const void *in, size_t len, void *u) {
     }
     int w = evio_conn_wake(c);
     TS_CHECKF(w == EVIO_ENOTSUP, "evio_conn_wake on a UDP sender: %d, want EVIO_ENOTSUP", w);
+    int ka = evio_conn_set_keepalive(c, 10);
+    TS_CHECKF(ka == EVIO_ENOTSUP, "keepalive on a UDP sender: %d, want EVIO_ENOTSUP", ka);
+    evio_conn_ref(c); /* does nothing for a UDP sender (no leak, no crash) */
+    evio_conn_unref(c);
 
     const unsigned char *p = in;
     if (p[0] == 'S') /* silent: no answer */

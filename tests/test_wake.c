@@ -41,6 +41,7 @@ typedef struct wstate {
     atomic_int null_bad_args;
     int refs_per_conn;
     int write_on_wake;
+    atomic_int wake_action; /* returned by data(NULL) */
     /* cross-loop EPERM check */
     atomic_int cross_result;
     atomic_int cross_same_thread;
@@ -88,7 +89,7 @@ static evio_action on_data(evio_conn *c, const void *in, size_t len, void *u) {
         ts_counter_add(&st->nulls, 1);
         if (x->write_on_wake)
             TS_CHECK(evio_conn_write(c, "w", 1) == 0);
-        return EVIO_NONE;
+        return (evio_action)atomic_load(&st->wake_action);
     }
     if (len == 4 && !memcmp(in, "wake", 4)) {
         int r = evio_conn_wake(c); /* from the loop thread itself */
@@ -114,6 +115,16 @@ static evio_action on_data(evio_conn *c, const void *in, size_t len, void *u) {
             fprintf(stderr, "[wake] cross-loop calls: write %d keepalive %d reuse %d\n", a, b,
                     d);
         TS_CHECK(evio_conn_write(c, "done", 4) == 0);
+        return EVIO_NONE;
+    }
+    if (len == 4 && !memcmp(in, "tell", 4)) {
+        /* Write to the other connection: allowed from this loop's thread when both
+         * connections are on this loop. */
+        pthread_mutex_lock(&st->mu);
+        evio_conn *other = st->conns[0] == c ? st->conns[1] : st->conns[0];
+        pthread_mutex_unlock(&st->mu);
+        int r = evio_conn_write(other, "told", 4);
+        TS_CHECKF(r == 0, "write to another connection of the same loop: %d", r);
         return EVIO_NONE;
     }
     if (len == 4 && !memcmp(in, "ping", 4)) {
@@ -357,6 +368,83 @@ static void test_wrong_thread(void **unused) {
     st_destroy(&st);
 }
 
+/* Writing to another connection of the same loop from a callback is allowed. */
+static void test_write_other_conn_same_loop(void **unused) {
+    (void)unused;
+    ts_reset_failures();
+    wstate st;
+    st_init(&st, 1, 0);
+    ts_server s;
+    assert_int_equal(start(&s, &st, 1), 0);
+    int fa = ts_connect_server(&s, 0);
+    evio_conn *a = fa >= 0 ? take_conn(&st) : NULL;
+    int fb = ts_connect_server(&s, 0);
+    evio_conn *b = fb >= 0 ? take_conn(&st) : NULL;
+    TS_CHECK(a && b);
+    if (a && b) {
+        TS_CHECK(ts_write_all(fa, "tell", 4) == 0);
+        char t[4];
+        TS_CHECKF(ts_read_full(fb, t, 4) == 0 && !memcmp(t, "told", 4),
+                  "output written to B from A's callback did not reach B");
+    }
+    if (fa >= 0)
+        close(fa);
+    if (fb >= 0)
+        close(fb);
+    assert_int_equal(ts_server_stop(&s), 0);
+    if (a)
+        evio_conn_unref(a);
+    if (b)
+        evio_conn_unref(b);
+    TS_ASSERT_NO_FAILURES();
+    st_destroy(&st);
+}
+
+/* Actions returned by the wake's data call apply: EVIO_CLOSE closes after the output,
+ * EVIO_SHUTDOWN stops the server (a way to stop it from any thread). */
+static void test_wake_actions(void **unused) {
+    (void)unused;
+    ts_reset_failures();
+    wstate st;
+    st_init(&st, 1, 1);
+    ts_server s;
+    assert_int_equal(start(&s, &st, 2), 0);
+    int f1 = ts_connect_server(&s, 0);
+    evio_conn *c1 = f1 >= 0 ? take_conn(&st) : NULL;
+    int f2 = ts_connect_server(&s, 0);
+    evio_conn *c2 = f2 >= 0 ? take_conn(&st) : NULL;
+    TS_CHECK(c1 && c2);
+    int r = EVIO_ETIMEDOUT;
+    if (c1 && c2) {
+        atomic_store(&st.wake_action, EVIO_CLOSE);
+        TS_CHECK(evio_conn_wake(c1) == 0);
+        char w;
+        TS_CHECK(ts_read_full(f1, &w, 1) == 0 && w == 'w');
+        TS_CHECKF(ts_read_eof(f1) == 0, "EVIO_CLOSE from a wake did not close");
+        TS_CHECK(ts_counter_wait_ge(&st.closed, 1, TS_WAIT_TIMEOUT_MS) == 0);
+        atomic_store(&st.wake_action, EVIO_SHUTDOWN);
+        TS_CHECK(evio_conn_wake(c2) == 0);
+        r = ts_server_wait(&s, TS_WAIT_TIMEOUT_MS);
+        TS_CHECKF(r == 0, "EVIO_SHUTDOWN from a wake: evio_serve returned %d", r);
+        TS_CHECK(ts_read_full(f2, &w, 1) == 0 && w == 'w');
+        TS_CHECK(ts_read_eof(f2) == 0);
+    }
+    if (r == EVIO_ETIMEDOUT)
+        r = ts_server_stop(&s);
+    if (f1 >= 0)
+        close(f1);
+    if (f2 >= 0)
+        close(f2);
+    if (c1)
+        evio_conn_unref(c1);
+    if (c2)
+        evio_conn_unref(c2);
+    TS_ASSERT_NO_FAILURES();
+    assert_int_equal(r, 0);
+    assert_int_equal(ts_counter_get(&st.closed), 2);
+    st_destroy(&st);
+}
+
 /* ---- wake racing close ------------------------------------------------------------------ */
 
 typedef struct hammer_arg {
@@ -391,7 +479,7 @@ static void test_wake_races_close(void **unused) {
     st_init(&st, 1, 1);
     ts_server s;
     assert_int_equal(start(&s, &st, 2), 0);
-    const int ITER = 150;
+    const int ITER = 400;
     for (int i = 0; i < ITER && ts_failures() == 0; i++) {
         int fd = ts_connect_server(&s, 0);
         evio_conn *c = fd >= 0 ? take_conn(&st) : NULL;
@@ -438,6 +526,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_wake_burst),
     cmocka_unit_test(test_wake_from_loop_thread),
     cmocka_unit_test(test_wrong_thread),
+    cmocka_unit_test(test_write_other_conn_same_loop),
+    cmocka_unit_test(test_wake_actions),
     cmocka_unit_test(test_wake_races_close),
 };
 

@@ -337,7 +337,8 @@ func evioGoOpened(c *C.evio_conn, info *C.evio_go_conn_info, h C.uintptr_t) (act
 }
 
 //export evioGoData
-func evioGoData(c *C.evio_conn, ctx C.uintptr_t, in unsafe.Pointer, n C.size_t, info *C.evio_go_conn_info, h C.uintptr_t) (action C.evio_action) {
+func evioGoData(c *C.evio_conn, ctx C.uintptr_t, in unsafe.Pointer, n C.size_t, info *C.evio_go_conn_info,
+	outbuf unsafe.Pointer, outlen *C.size_t, h C.uintptr_t) (action C.evio_action) {
 	defer catch(h, "Data", &action)
 	var s *server
 	var cn *conn
@@ -363,7 +364,12 @@ func evioGoData(c *C.evio_conn, ctx C.uintptr_t, in unsafe.Pointer, n C.size_t, 
 		}
 	}
 	out, a := s.events.Data(cn, buf)
-	write(c, out)
+	if len(out) <= C.EVIO_GO_OUTBUF {
+		// C writes it after we return: cheaper than a call into C from here.
+		*outlen = C.size_t(copy(unsafe.Slice((*byte)(outbuf), len(out)), out))
+	} else {
+		write(c, out)
+	}
 	return s.result(a, cn.nw != "udp")
 }
 

@@ -100,14 +100,21 @@ static evio_action tr_opened_plain(evio_conn *c, void *udata) {
 }
 
 static evio_action tr_data(evio_conn *c, const void *in, size_t len, void *udata) {
+    unsigned char out[EVIO_GO_OUTBUF];
+    size_t out_len = 0;
+    evio_action action;
     uintptr_t ctx = (uintptr_t)evio_conn_context(c);
     if (ctx != 0) {
-        return evioGoData(c, ctx, (void *)in, len, NULL, (uintptr_t)udata);
+        action = evioGoData(c, ctx, (void *)in, len, NULL, out, &out_len, (uintptr_t)udata);
+    } else {
+        evio_go_conn_info info;
+        fill_info(c, &info);
+        action = evioGoData(c, 0, (void *)in, len, &info, out, &out_len, (uintptr_t)udata);
+        adopt(c, &info);
     }
-    evio_go_conn_info info;
-    fill_info(c, &info);
-    evio_action action = evioGoData(c, 0, (void *)in, len, &info, (uintptr_t)udata);
-    adopt(c, &info);
+    if (out_len > 0) {
+        evio_conn_write(c, out, out_len);
+    }
     return action;
 }
 

@@ -43,6 +43,10 @@ typedef struct evio_go_conn_info {
     evio_go_addr remote;    /* in */
 } evio_go_conn_info;
 
+/* Output of a Data event up to this size is copied by Go into a buffer on the C stack
+ * and written by C after Go returns: no Go -> C call from inside the callback. */
+#define EVIO_GO_OUTBUF 4096
+
 /* Which callbacks evio_go_serve registers (the Go side sets only what the user set). */
 enum {
     EVIO_GO_SERVING = 1 << 0,        /* Go Serving */

@@ -109,39 +109,43 @@ func TestLoadBalance(t *testing.T) {
 // TestKeepAlive checks the socket options that Options.TCPKeepAlive sets, on the
 // socket handed to Detached.
 func TestKeepAlive(t *testing.T) {
-	for _, keepalive := range []time.Duration{0, 7 * time.Second, time.Millisecond} {
-		keepalive := keepalive
-		t.Run(keepalive.String(), func(t *testing.T) {
-			detached := make(chan io.ReadWriteCloser, 1)
-			var ev evio.Events
-			ev.Opened = func(c evio.Conn) ([]byte, evio.Options, evio.Action) {
-				return nil, evio.Options{TCPKeepAlive: keepalive}, evio.Detach
-			}
-			ev.Detached = func(c evio.Conn, rwc io.ReadWriteCloser) evio.Action {
-				detached <- rwc
-				return evio.None
-			}
-			s := startServer(t, ev, "tcp://127.0.0.1:0", "unix://"+sockPath(t))
-			defer s.shutdown()
-			c := s.dial(0)
-			defer c.Close()
-			rwc := recv(t, detached, "Detached")
-			defer rwc.Close()
-			on, idle := sockopts(t, rwc.(syscall.Conn))
-			switch {
-			case keepalive == 0 && on != 0:
-				t.Fatalf("SO_KEEPALIVE on without TCPKeepAlive")
-			case keepalive >= time.Second && (on == 0 || idle != int(keepalive/time.Second)):
-				t.Fatalf("SO_KEEPALIVE %d, TCP_KEEPIDLE %d for %v", on, idle, keepalive)
-			case keepalive > 0 && keepalive < time.Second && (on == 0 || idle != 1):
-				t.Fatalf("SO_KEEPALIVE %d, TCP_KEEPIDLE %d for %v", on, idle, keepalive)
-			}
-			// Ignored for unix sockets.
-			u := s.dial(1)
-			defer u.Close()
-			recv(t, detached, "Detached").Close()
-		})
+	for _, suffix := range []string{"", "-net"} {
+		for _, keepalive := range []time.Duration{0, 7 * time.Second, time.Millisecond} {
+			suffix, keepalive := suffix, keepalive
+			t.Run("tcp"+suffix+"/"+keepalive.String(), func(t *testing.T) { testKeepAlive(t, suffix, keepalive) })
+		}
 	}
+}
+
+func testKeepAlive(t *testing.T, suffix string, keepalive time.Duration) {
+	detached := make(chan io.ReadWriteCloser, 1)
+	var ev evio.Events
+	ev.Opened = func(c evio.Conn) ([]byte, evio.Options, evio.Action) {
+		return nil, evio.Options{TCPKeepAlive: keepalive}, evio.Detach
+	}
+	ev.Detached = func(c evio.Conn, rwc io.ReadWriteCloser) evio.Action {
+		detached <- rwc
+		return evio.None
+	}
+	s := startServer(t, ev, "tcp"+suffix+"://127.0.0.1:0", "unix"+suffix+"://"+sockPath(t))
+	defer s.shutdown()
+	c := s.dial(0)
+	defer c.Close()
+	rwc := recv(t, detached, "Detached")
+	defer rwc.Close()
+	on, idle := sockopts(t, rwc.(syscall.Conn))
+	switch {
+	case keepalive == 0 && on != 0:
+		t.Fatalf("SO_KEEPALIVE on without TCPKeepAlive")
+	case keepalive >= time.Second && (on == 0 || idle != int(keepalive/time.Second)):
+		t.Fatalf("SO_KEEPALIVE %d, TCP_KEEPIDLE %d for %v", on, idle, keepalive)
+	case keepalive > 0 && keepalive < time.Second && (on == 0 || idle != 1):
+		t.Fatalf("SO_KEEPALIVE %d, TCP_KEEPIDLE %d for %v", on, idle, keepalive)
+	}
+	// Ignored for unix sockets.
+	u := s.dial(1)
+	defer u.Close()
+	recv(t, detached, "Detached").Close()
 }
 
 func sockopts(t *testing.T, c syscall.Conn) (on, idle int) {

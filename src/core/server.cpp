@@ -30,6 +30,14 @@ namespace {
 /// The size of the first published evio_events (every field up to `tick`).
 constexpr size_t kEventsV1Size = offsetof(evio_events, tick) + sizeof(evio_events::tick);
 
+/// The stored bits of a C enum field, read without loading it as the enum type.
+template <class E> int enum_value(const E &field) {
+    static_assert(sizeof(E) == sizeof(int));
+    int v;
+    std::memcpy(&v, &field, sizeof v);
+    return v;
+}
+
 /// Closes an fd on scope exit unless released.
 struct FdGuard {
     int fd;
@@ -92,10 +100,14 @@ int Server::load_events(const evio_events *events) {
     if (events_.num_loops < -1)
         return fail(EVIO_EINVAL, "num_loops is " + std::to_string(events_.num_loops) +
                                      " (want -1, 0 or a positive number)");
-    if (events_.load_balance != EVIO_LB_RANDOM && events_.load_balance != EVIO_LB_ROUND_ROBIN &&
-        events_.load_balance != EVIO_LB_LEAST_CONNECTIONS)
-        return fail(EVIO_EINVAL, "unknown load_balance value " +
-                                     std::to_string(static_cast<int>(events_.load_balance)));
+    // A C caller can store any int in an enum field: check the raw value before the core
+    // ever reads the field as its enum type (an out-of-range enum load is undefined).
+    const int lb = enum_value(events_.load_balance);
+    if (lb != EVIO_LB_RANDOM && lb != EVIO_LB_ROUND_ROBIN && lb != EVIO_LB_LEAST_CONNECTIONS)
+        return fail(EVIO_EINVAL, "unknown load_balance value " + std::to_string(lb));
+    const int engine = enum_value(events_.engine);
+    if (engine != EVIO_ENGINE_DEFAULT && engine != EVIO_ENGINE_NATIVE && engine != EVIO_ENGINE_STD)
+        return fail(EVIO_EINVAL, "unknown engine value " + std::to_string(engine));
     return 0;
 }
 
@@ -118,8 +130,7 @@ int Server::choose_engine(const std::vector<ListenSpec> &specs, bool &use_std) c
         use_std = true;
         return 0;
     default:
-        return fail(EVIO_EINVAL, "unknown events.engine value " +
-                                     std::to_string(static_cast<int>(events_.engine)));
+        break;
     }
     if (net) { // as in evio: one -net address puts the whole server on the std engine
         use_std = true;

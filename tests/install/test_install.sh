@@ -31,9 +31,15 @@ cflags=$(pkg-config --cflags evio) || fail "pkg-config --cflags evio"
 libs=$(pkg-config --libs evio) || fail "pkg-config --libs evio"
 echo "cflags: $cflags"
 echo "libs:   $libs"
-# The flags must name the installed files, not the build tree or another installation.
-case "$cflags" in *"$prefix/include"*) ;; *) fail "pkg-config --cflags does not point into the install prefix: '$cflags' (evio.pc has prefix=$(sed -n 's/^prefix=//p' "$pc"))" ;; esac
-case "$libs" in *"-L$libdir"*) ;; *) fail "pkg-config --libs does not point into the install prefix: '$libs'" ;; esac
+# The flags must name the installed files (after resolving ".." and links), not the build
+# tree or another installation.
+real() { (cd "$1" 2>/dev/null && pwd -P) || echo "(missing: $1)"; }
+incdir=$(echo "$cflags" | tr ' ' '\n' | sed -n 's/^-I//p' | head -n 1)
+ldir=$(echo "$libs" | tr ' ' '\n' | sed -n 's/^-L//p' | head -n 1)
+[ "$(real "$incdir")" = "$(real "$prefix/include")" ] ||
+  fail "pkg-config --cflags names '$incdir', not the installed include directory $prefix/include"
+[ "$(real "$ldir")" = "$(real "$libdir")" ] ||
+  fail "pkg-config --libs names '$ldir', not the installed library directory $libdir"
 # shellcheck disable=SC2086 # word splitting of the flags is intended
 "$cc" $flags -std=c99 -Wall -Wextra -Werror -o "$tmp/consumer_pc" "$here/consumer.c" $cflags $libs \
   || fail "compiling the consumer with pkg-config flags"
