@@ -213,5 +213,8 @@ int main(int argc, char **argv) {
     if (failure) fprintf(stderr, "echo-client: %s\n", failure);
     int ok = !failure && mismatches == 0 && sent == total;
     printf("echo-client: %s\n", ok ? "OK" : "FAILED");
+    free(buf);
+    free(pfd);
+    free(cs);
     return ok ? 0 : 1;
 }

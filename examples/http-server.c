@@ -14,6 +14,7 @@
 #define _GNU_SOURCE /* memmem */
 #include <evio.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,26 @@ typedef struct {
     int oom;
 } outbuf;
 
+/* Each loop thread reuses one reply buffer; a pthread key destructor frees it when the
+ * thread ends. */
 static __thread outbuf out;
+static __thread int out_registered;
+static pthread_key_t out_key;
+static pthread_once_t out_once = PTHREAD_ONCE_INIT;
+
+static void out_free(void *p) {
+    outbuf *o = p;
+    free(o->p);
+    memset(o, 0, sizeof *o);
+}
+
+static void out_key_create(void) { pthread_key_create(&out_key, out_free); }
+
+static void out_register(void) {
+    pthread_once(&out_once, out_key_create);
+    pthread_setspecific(out_key, &out);
+    out_registered = 1;
+}
 
 static void out_add(const char *b, size_t n) {
     if (out.oom) return;
@@ -208,6 +228,7 @@ static evio_action data(evio_conn *conn, const void *in, size_t len, void *udata
     evio_input_stream *is = evio_conn_context(conn);
     if (len == 0 || !is) return EVIO_NONE;
 
+    if (!out_registered) out_register();
     const void *dv;
     size_t n;
     if (evio_input_stream_begin(is, in, len, &dv, &n) < 0) return EVIO_CLOSE;
@@ -296,6 +317,7 @@ int main(int argc, char **argv) {
     signal(SIGTERM, on_signal);
 
     int rc = evio_serve(&ev, addrs, naddrs);
+    out_free(&out); /* in case a loop ran on this thread */
     if (rc < 0) {
         fprintf(stderr, "http-server: %s (%s)\n", evio_last_error(), evio_strerror(rc));
         return 1;

@@ -222,23 +222,53 @@ typedef struct {
     int oom;
 } outbuf;
 
-static __thread outbuf out;
+/* Per-thread scratch space (the reply, the argument vector, unescaped inline arguments),
+ * reused from call to call; freed when the loop thread ends (a pthread key destructor). */
+typedef struct arg arg;
+typedef struct {
+    outbuf out;
+    arg *argv;
+    size_t argv_cap;
+    unsigned char *inl;
+    size_t inl_cap;
+    int registered;
+} scratch;
+
+static __thread scratch S;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p) {
+    scratch *s = p;
+    free(s->out.p);
+    free(s->argv);
+    free(s->inl);
+    memset(s, 0, sizeof *s);
+}
+
+static void scratch_key_create(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+static void scratch_register(void) {
+    pthread_once(&scratch_once, scratch_key_create);
+    pthread_setspecific(scratch_key, &S);
+    S.registered = 1;
+}
 
 static void out_add(const void *b, size_t n) {
-    if (out.oom) return;
-    if (out.len + n > out.cap) {
-        size_t cap = out.cap ? out.cap : 4096;
-        while (cap < out.len + n) cap *= 2;
-        char *p = realloc(out.p, cap);
+    if (S.out.oom) return;
+    if (S.out.len + n > S.out.cap) {
+        size_t cap = S.out.cap ? S.out.cap : 4096;
+        while (cap < S.out.len + n) cap *= 2;
+        char *p = realloc(S.out.p, cap);
         if (!p) {
-            out.oom = 1;
+            S.out.oom = 1;
             return;
         }
-        out.p = p;
-        out.cap = cap;
+        S.out.p = p;
+        S.out.cap = cap;
     }
-    memcpy(out.p + out.len, b, n);
-    out.len += n;
+    memcpy(S.out.p + S.out.len, b, n);
+    S.out.len += n;
 }
 
 #define OUT_LIT(s) out_add(s, sizeof(s) - 1)
@@ -272,24 +302,19 @@ static void out_error(const char *fmt, ...) {
 
 /* ---- parsing: RESP arrays and inline commands ------------------------------------------ */
 
-typedef struct {
+struct arg {
     const unsigned char *p;
     size_t len;
-} arg;
-
-static __thread arg *argv_buf;
-static __thread size_t argv_cap;
-static __thread unsigned char *inline_buf; /* unescaped inline arguments */
-static __thread size_t inline_cap;
+};
 
 static int argv_reserve(size_t n) {
-    if (n <= argv_cap) return 0;
-    size_t cap = argv_cap ? argv_cap : 16;
+    if (n <= S.argv_cap) return 0;
+    size_t cap = S.argv_cap ? S.argv_cap : 16;
     while (cap < n) cap *= 2;
-    arg *a = realloc(argv_buf, cap * sizeof *a);
+    arg *a = realloc(S.argv, cap * sizeof *a);
     if (!a) return -1;
-    argv_buf = a;
-    argv_cap = cap;
+    S.argv = a;
+    S.argv_cap = cap;
     return 0;
 }
 
@@ -355,8 +380,8 @@ static int parse_resp(const unsigned char *d, size_t n, size_t *used, size_t *ar
             snprintf(err, errlen, "Protocol error: bulk string not followed by CRLF");
             return PARSE_ERROR;
         }
-        argv_buf[i].p = d + pos;
-        argv_buf[i].len = (size_t)blen;
+        S.argv[i].p = d + pos;
+        S.argv[i].len = (size_t)blen;
         pos += (size_t)blen + 2;
     }
     *argc = (size_t)count;
@@ -386,16 +411,16 @@ static int parse_inline(const unsigned char *d, size_t n, size_t *used, size_t *
     size_t linelen = (size_t)(nl - d);
     *used = linelen + 1;
     if (linelen > 0 && d[linelen - 1] == '\r') linelen--;
-    if (inline_cap < linelen + 1) {
-        unsigned char *b = realloc(inline_buf, linelen + 1);
+    if (S.inl_cap < linelen + 1) {
+        unsigned char *b = realloc(S.inl, linelen + 1);
         if (!b) {
             snprintf(err, errlen, "out of memory");
             return PARSE_ERROR;
         }
-        inline_buf = b;
-        inline_cap = linelen + 1;
+        S.inl = b;
+        S.inl_cap = linelen + 1;
     }
-    /* Arguments are unescaped into inline_buf; pointers are fixed up at the end. */
+    /* Arguments are unescaped into S.inl; pointers are fixed up at the end. */
     size_t nargs = 0, w = 0, i = 0;
     while (i < linelen) {
         while (i < linelen && (d[i] == ' ' || d[i] == '\t')) i++;
@@ -424,22 +449,22 @@ static int parse_inline(const unsigned char *d, size_t n, size_t *used, size_t *
                         c = e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e;
                     }
                 }
-                inline_buf[w++] = c;
+                S.inl[w++] = c;
             }
             /* a closing quote must end the argument */
             if (!closed || (i < linelen && d[i] != ' ' && d[i] != '\t')) goto unbalanced;
         } else {
-            while (i < linelen && d[i] != ' ' && d[i] != '\t') inline_buf[w++] = d[i++];
+            while (i < linelen && d[i] != ' ' && d[i] != '\t') S.inl[w++] = d[i++];
         }
         if (argv_reserve(nargs + 1) < 0) {
             snprintf(err, errlen, "out of memory");
             return PARSE_ERROR;
         }
-        argv_buf[nargs].p = (const unsigned char *)(uintptr_t)start; /* an offset for now */
-        argv_buf[nargs].len = w - start;
+        S.argv[nargs].p = (const unsigned char *)(uintptr_t)start; /* an offset for now */
+        S.argv[nargs].len = w - start;
         nargs++;
     }
-    for (size_t a = 0; a < nargs; a++) argv_buf[a].p = inline_buf + (uintptr_t)argv_buf[a].p;
+    for (size_t a = 0; a < nargs; a++) S.argv[a].p = S.inl + (uintptr_t)S.argv[a].p;
     *argc = nargs;
     return PARSE_OK;
 unbalanced:
@@ -499,7 +524,7 @@ static evio_action execute(const arg *av, size_t ac) {
         if (ac != 2) {
             wrong_args(cmd);
         } else {
-            size_t at = out.len; /* the count is known at the end: reserve room for it */
+            size_t at = S.out.len; /* the count is known at the end: reserve room for it */
             out_add("*000000000000000000000\r\n", 24);
             long long n = 0;
             for (size_t i = 0; i < db.nbuckets; i++) {
@@ -510,12 +535,12 @@ static evio_action execute(const arg *av, size_t ac) {
                     }
                 }
             }
-            if (!out.oom) { /* rewrite the header in place, then close the gap */
+            if (!S.out.oom) { /* rewrite the header in place, then close the gap */
                 char hdr[32];
                 int k = snprintf(hdr, sizeof hdr, "*%lld\r\n", n);
-                memmove(out.p + at + k, out.p + at + 24, out.len - at - 24);
-                memcpy(out.p + at, hdr, (size_t)k);
-                out.len -= 24 - (size_t)k;
+                memmove(S.out.p + at + k, S.out.p + at + 24, S.out.len - at - 24);
+                memcpy(S.out.p + at, hdr, (size_t)k);
+                S.out.len -= 24 - (size_t)k;
             }
         }
     } else if (is_cmd(cmd, "FLUSHDB") || is_cmd(cmd, "FLUSHALL")) {
@@ -585,6 +610,7 @@ static evio_action data(evio_conn *conn, const void *in, size_t len, void *udata
     evio_input_stream *is = evio_conn_context(conn);
     if (len == 0 || !is) return EVIO_NONE; /* a wake: nothing to do */
 
+    if (!S.registered) scratch_register();
     const void *dv;
     size_t n;
     if (evio_input_stream_begin(is, in, len, &dv, &n) < 0) return EVIO_CLOSE;
@@ -593,8 +619,8 @@ static evio_action data(evio_conn *conn, const void *in, size_t len, void *udata
     evio_action action = EVIO_NONE;
     char err[256];
 
-    out.len = 0;
-    out.oom = 0;
+    S.out.len = 0;
+    S.out.oom = 0;
     pthread_mutex_lock(&db.mu);
     while (pos < n && action == EVIO_NONE) {
         size_t used = 0, argc = 0;
@@ -607,20 +633,20 @@ static evio_action data(evio_conn *conn, const void *in, size_t len, void *udata
             break;
         }
         pos += used;
-        if (argc > 0) action = execute(argv_buf, argc);
+        if (argc > 0) action = execute(S.argv, argc);
     }
     pthread_mutex_unlock(&db.mu);
 
     if (action != EVIO_NONE) pos = n; /* after QUIT/SHUTDOWN the rest is not read */
     if (evio_input_stream_end(is, d + pos, n - pos) < 0) return EVIO_CLOSE;
-    if (out.oom) return EVIO_CLOSE;
-    if (out.len > 0 && evio_conn_write(conn, out.p, out.len) < 0) return EVIO_CLOSE;
-    if (out.cap > (1u << 20)) { /* do not keep a huge reply buffer around */
-        free(out.p);
-        out.p = NULL;
-        out.cap = 0;
+    if (S.out.oom) return EVIO_CLOSE;
+    if (S.out.len > 0 && evio_conn_write(conn, S.out.p, S.out.len) < 0) return EVIO_CLOSE;
+    if (S.out.cap > (1u << 20)) { /* do not keep a huge reply buffer around */
+        free(S.out.p);
+        S.out.p = NULL;
+        S.out.cap = 0;
     }
-    out.len = 0;
+    S.out.len = 0;
     return action;
 }
 
@@ -675,6 +701,7 @@ int main(int argc, char **argv) {
 
     int rc = evio_serve(&ev, addrs, naddrs);
     db_flush();
+    scratch_free(&S); /* in case a loop ran on this thread */
     if (rc < 0) {
         fprintf(stderr, "redis-server: %s (%s)\n", evio_last_error(), evio_strerror(rc));
         return 1;
