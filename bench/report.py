@@ -198,11 +198,12 @@ def main():
             L.append(f"| {c} | {fmt((b or 0) / 1024)} | {fmt(i / 1024)} | {fmt(per, 2)} |")
         L.append("")
 
+    root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
     missing = [s for s in status if s["status"] != "ok"]
     if missing or fails:
         L.append("## Missing and failed\n")
         for s in missing:
-            L.append(f"- ¹ **{s['group']}/{s['contender']}** missing: {s['why']}")
+            L.append(f"- ¹ **{s['group']}/{s['contender']}** missing: {s['why'].replace(root + '/', '')}")
         for (w, c), notes in sorted(fails.items()):
             L.append(f"- ² **{c}** on **{w}** failed: {notes[0]}" + (f" (×{len(notes)})" if len(notes) > 1 else ""))
         L.append("")
@@ -211,9 +212,7 @@ def main():
     L.append("| group | name | command |")
     L.append("|---|---|---|")
     for s in status:
-        cmd = s["command"].replace("|", "\\|")
-        root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-        cmd = cmd.replace(root + "/", "")
+        cmd = s["command"].replace("|", "\\|").replace(root + "/", "")
         L.append(f"| {s['group']} | {s['contender']} | `{cmd}` |")
     L.append("")
 

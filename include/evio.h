@@ -234,7 +234,8 @@ typedef struct evio_events {
  * Addresses follow evio's syntax: `[scheme://]host:port[?reuseport=true]`, where scheme
  * is `tcp` (the default), `tcp4`, `tcp6`, `udp`, `udp4`, `udp6` or `unix` (then the rest
  * is a file path: `unix:///tmp/s.sock` or `unix://rel.sock`). An empty host listens on
- * every interface; port 0 asks the kernel for a free port (see evio_server_addr()). A
+ * every interface; port 0 asks the kernel for a free port (see evio_server_addr()); an
+ * empty `host:port` (`tcp://`) means both, as in Go's evio. A
  * stale unix socket file is removed before binding and the file is removed again at
  * shutdown; a path that exists and is not a socket is an error.
  *
@@ -306,8 +307,10 @@ EVIO_EXPORT int evio_server_addr_string(const evio_server *server, int index, ch
  *  @{ */
 
 /**
- * @brief Queue output for the connection. It is written to the socket as soon as the
- *        current callback returns, in one write with any other output of that callback.
+ * @brief Send output on the connection. Small writes are queued and go to the socket as
+ *        soon as the current callback returns, gathered into one write with the other
+ *        output of that callback; a large write (32 KiB or more) with nothing queued
+ *        before it is sent at once. Either way the bytes leave in the order written.
  *
  * The bytes are copied; `buf` may be reused at once. For UDP the output of one `data`
  * call is sent back to the sender as one datagram. Output is never dropped while the

@@ -5,8 +5,9 @@
  *   evio_conn_write(NULL buf, len > 0) is EVIO_EINVAL; a zero-length write is fine;
  *   keepalive rejects negative seconds and accepts 0 (off).
  * - evio_version()/evio_version_string() match the header.
- * - Address forms: "tcp://" without a port is refused (the syntax is host:port; Go's evio
- *   accepted it); an empty host with port 0 listens on every interface; a plain
+ * - Address forms: "tcp://" (empty host:port) is ":0", every interface and a free port,
+ *   as in Go's evio and net.Listen; "udp4://" likewise; an empty host with port 0 listens
+ *   on every interface; a plain
  *   "host:port" is tcp; a stale unix socket file is replaced; a relative unix path is
  *   relative to the working directory; "?reuseport=false" is accepted.
  */
@@ -119,8 +120,14 @@ static int serve_record(const char *addr, addr_state *st) {
 static void test_address_forms(void **s) {
     (void)s;
     addr_state st;
-    /* "tcp://" has no port: refused (Go's evio took it as ":0"). */
-    assert_int_equal(serve_record("tcp://", &st), EVIO_EINVAL);
+    /* "tcp://": an empty host:port is ":0", as Go's evio and net.Listen take it. */
+    assert_int_equal(serve_record("tcp://", &st), 0);
+    assert_true(ts_sa_port((struct sockaddr *)&st.addr) > 0);
+    assert_int_equal(serve_record("udp4://", &st), 0);
+    assert_int_equal(st.addr.ss_family, AF_INET);
+    assert_true(ts_sa_port((struct sockaddr *)&st.addr) > 0);
+    /* A host without a port is still refused. */
+    assert_int_equal(serve_record("tcp://127.0.0.1", &st), EVIO_EINVAL);
     /* No scheme: tcp. */
     assert_int_equal(serve_record("127.0.0.1:0", &st), 0);
     assert_int_equal(st.addr.ss_family, AF_INET);

@@ -75,6 +75,8 @@ int parse_unix(std::string_view text, std::string_view rest, ListenSpec &out) {
 }
 
 int parse_inet(std::string_view text, std::string_view rest, ListenSpec &out, int family) {
+    if (rest.empty())
+        rest = ":0"; // "tcp://": every interface, a free port (as Go's net.Listen takes "")
     std::string_view host, port;
     if (!rest.empty() && rest.front() == '[') {
         size_t close = rest.find(']');

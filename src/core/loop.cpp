@@ -24,6 +24,7 @@ constexpr int kUdpBatch = 16;          // datagrams per readiness event
 constexpr size_t kHighWatermark = 1u << 20; // stop reading above this much unsent output
 constexpr size_t kLowWatermark = 256u << 10; // resume below this
 constexpr int64_t kAcceptPauseNs = 100'000'000; // after EMFILE & co
+constexpr size_t kDirectWrite = 32u << 10;      // writes this large skip the output buffer
 
 thread_local Loop *t_current = nullptr;
 
@@ -333,6 +334,22 @@ void Loop::on_mailbox() {
 int Loop::write(Conn *c, const void *buf, size_t len) {
     if (len == 0)
         return 0;
+    if (len >= kDirectWrite && c->out.empty() && c->transport != Transport::Udp) {
+        // A large write with nothing queued before it: send it now rather than copy it.
+        // Whatever the socket does not take is queued as usual; an error is left for the
+        // flush after the callback to find and report (closing here would re-enter
+        // user code).
+        const evio_events &ev = server_.events();
+        if (ev.prewrite)
+            ev.prewrite(c_handle(c), ev.udata);
+        ssize_t n = ::send(c->fd, buf, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            buf = static_cast<const char *>(buf) + n;
+            len -= static_cast<size_t>(n);
+        }
+        if (len == 0)
+            return 0;
+    }
     c->out.append(buf, len);
     if (c->transport != Transport::Udp && !c->dirty) {
         c->dirty = true;

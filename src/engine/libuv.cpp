@@ -4,7 +4,6 @@
 // semantics. See docs/design.md ("Engines") for why uv_poll_t rather than uv_tcp_t.
 #include <uv.h>
 
-#include <algorithm>
 #include <unordered_map>
 #include <vector>
 
@@ -82,10 +81,9 @@ class UvPoller final : public Poller {
             return EVIO_ENOENT;
         Watch *w = it->second;
         watches_.erase(it);
-        // Events collected but not yet handed out must not outlive the watch.
-        ready_.erase(std::remove_if(ready_.begin() + static_cast<std::ptrdiff_t>(head_),
-                                    ready_.end(), [&](const PollEvent &e) { return e.tag == w->tag; }),
-                     ready_.end());
+        // An event collected but not yet handed out must not outlive the watch.
+        if (w->batch == batch_ && w->slot > head_)
+            ready_[w->slot - 1].events = 0; // skipped by wait()
         w->tag = nullptr;
         uv_poll_stop(&w->handle); // stops watching the fd now; the caller may close it
         uv_close(reinterpret_cast<uv_handle_t *>(&w->handle), free_watch);
@@ -96,6 +94,7 @@ class UvPoller final : public Poller {
         if (head_ == ready_.size()) {
             ready_.clear();
             head_ = 0;
+            batch_++;
             if (timeout_ms > 0) {
                 uv_update_time(&loop_);
                 uv_timer_start(&timer_, on_timer, static_cast<uint64_t>(timeout_ms), 0);
@@ -105,8 +104,11 @@ class UvPoller final : public Poller {
                 uv_timer_stop(&timer_);
         }
         int n = 0;
-        while (n < max && head_ < ready_.size())
-            out[n++] = ready_[head_++];
+        while (n < max && head_ < ready_.size()) {
+            const PollEvent &e = ready_[head_++];
+            if (e.events != 0)
+                out[n++] = e;
+        }
         return n;
     }
 
@@ -119,6 +121,8 @@ class UvPoller final : public Poller {
         uv_poll_t handle;
         UvPoller *self;
         void *tag;
+        uint64_t batch; ///< the uv_run() whose events hold this watch's entry
+        size_t slot;    ///< 1 + index of that entry in ready_
     };
 
     int start(Watch *w, uint32_t interest) {
@@ -144,7 +148,17 @@ class UvPoller final : public Poller {
             r |= kWritable;
         if (events & UV_DISCONNECT)
             r |= kHangup;
-        w->self->ready_.push_back({w->tag, r});
+        // One uv_run() may poll the kernel several times and report an fd again: merge
+        // into its entry, so the loop does not read a socket twice (the second read would
+        // only find EAGAIN).
+        UvPoller *self = w->self;
+        if (w->batch == self->batch_ && w->slot > 0) {
+            self->ready_[w->slot - 1].events |= r;
+            return;
+        }
+        self->ready_.push_back({w->tag, r});
+        w->batch = self->batch_;
+        w->slot = self->ready_.size();
     }
 
     static void on_async(uv_async_t *a) {
@@ -160,8 +174,9 @@ class UvPoller final : public Poller {
     uv_async_t async_{};
     uv_timer_t timer_{};
     std::unordered_map<int, Watch *> watches_;
-    std::vector<PollEvent> ready_;
+    std::vector<PollEvent> ready_; ///< events of the last uv_run(), handed out from head_
     size_t head_ = 0;
+    uint64_t batch_ = 1; ///< counts uv_run() calls
 };
 
 } // namespace
