@@ -124,7 +124,7 @@ EVIO_EXPORT int evio_conn_wake(evio_conn *conn) {
         return fail(EVIO_ENOTCONN, "evio_conn_wake: connection is closed");
     if (c->wake_pending.exchange(true, std::memory_order_acq_rel))
         return 0; // one is queued already: they coalesce
-    c->ref(); // the queue's reference
+    c->ref();     // the queue's reference
     bool posted = guarded([&] { return c->mailbox->post_wake(c) ? 1 : 0; }) == 1;
     if (!posted) {
         c->wake_pending.store(false, std::memory_order_release);
@@ -147,8 +147,7 @@ EVIO_EXPORT void evio_conn_unref(evio_conn *conn) {
 }
 
 EVIO_EXPORT void *evio_conn_context(const evio_conn *conn) {
-    return check_conn(conn, "evio_conn_context") == 0 ? evio::from_handle(conn)->context
-                                                      : nullptr;
+    return check_conn(conn, "evio_conn_context") == 0 ? evio::from_handle(conn)->context : nullptr;
 }
 
 EVIO_EXPORT void evio_conn_set_context(evio_conn *conn, void *ctx) {
@@ -234,18 +233,25 @@ EVIO_EXPORT int evio_input_stream_begin(evio_input_stream *is, const void *in, s
     return evio::input_stream_begin(is, in, len, data, data_len);
 }
 
-EVIO_EXPORT int evio_input_stream_end(evio_input_stream *is, const void *rest,
-                                      size_t rest_len) {
+EVIO_EXPORT int evio_input_stream_end(evio_input_stream *is, const void *rest, size_t rest_len) {
     return evio::input_stream_end(is, rest, rest_len);
 }
 
-EVIO_EXPORT void evio_input_stream_free(evio_input_stream *is) { evio::input_stream_free(is); }
+EVIO_EXPORT void evio_input_stream_free(evio_input_stream *is) {
+    evio::input_stream_free(is);
+}
 
-EVIO_EXPORT const char *evio_strerror(int code) { return evio::strerror_text(code); }
+EVIO_EXPORT const char *evio_strerror(int code) {
+    return evio::strerror_text(code);
+}
 
-EVIO_EXPORT const char *evio_last_error(void) { return evio::last_error(); }
+EVIO_EXPORT const char *evio_last_error(void) {
+    return evio::last_error();
+}
 
-EVIO_EXPORT int evio_version(void) { return EVIO_VERSION; }
+EVIO_EXPORT int evio_version(void) {
+    return EVIO_VERSION;
+}
 
 EVIO_EXPORT const char *evio_version_string(void) {
 #define EVIO_STR2(x) #x

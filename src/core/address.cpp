@@ -102,8 +102,8 @@ int parse_inet(std::string_view text, std::string_view rest, ListenSpec &out, in
         return bad(text, "missing port in address");
     unsigned long pnum = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), pnum);
-    if (ec == std::errc::result_out_of_range || (ec == std::errc() && pnum > 65535 &&
-                                                 end == port.data() + port.size()))
+    if (ec == std::errc::result_out_of_range ||
+        (ec == std::errc() && pnum > 65535 && end == port.data() + port.size()))
         return bad(text, "port " + std::string(port) + " out of range (0-65535)");
     if (ec != std::errc() || end != port.data() + port.size())
         return bad(text, "invalid port \"" + std::string(port) + "\"");

@@ -12,8 +12,8 @@ enum class Transport { Tcp, Udp, Unix };
 
 /// One parsed listen address. `addr` is resolved and ready for bind().
 struct ListenSpec {
-    std::string original;   ///< the text the user gave, for messages
-    std::string scheme;     ///< "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix"
+    std::string original; ///< the text the user gave, for messages
+    std::string scheme;   ///< "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix"
     Transport transport = Transport::Tcp;
     bool std_engine = false; ///< the "-net" suffix was given
     bool reuseport = false;

@@ -84,14 +84,14 @@ struct Conn : IoHandle {
     Transport transport;
     State state = State::Open;
     bool reuse_input = false;
-    bool dirty = false;         ///< in the loop's list of connections to flush
-    bool read_paused = false;   ///< backpressure: too much unsent output
-    uint32_t interest = 0;      ///< what the poller watches now (kReadable | kWritable)
+    bool dirty = false;       ///< in the loop's list of connections to flush
+    bool read_paused = false; ///< backpressure: too much unsent output
+    uint32_t interest = 0;    ///< what the poller watches now (kReadable | kWritable)
     bool local_known = false;
     int fd = -1;
     int addr_index = 0;
-    Loop *loop = nullptr;                  ///< owner; compared, never dereferenced off-thread
-    std::shared_ptr<Mailbox> mailbox;      ///< the owner's queue; outlives the loop
+    Loop *loop = nullptr;             ///< owner; compared, never dereferenced off-thread
+    std::shared_ptr<Mailbox> mailbox; ///< the owner's queue; outlives the loop
     void *context = nullptr;
     sockaddr_storage remote{};
     socklen_t remote_len = 0;
@@ -118,8 +118,12 @@ struct UdpSocket : IoHandle {
 };
 
 /// The C handle of a connection and back (evio_conn is never defined: it is a Conn).
-inline evio_conn *c_handle(Conn *c) noexcept { return reinterpret_cast<evio_conn *>(c); }
-inline Conn *from_handle(evio_conn *c) noexcept { return reinterpret_cast<Conn *>(c); }
+inline evio_conn *c_handle(Conn *c) noexcept {
+    return reinterpret_cast<evio_conn *>(c);
+}
+inline Conn *from_handle(evio_conn *c) noexcept {
+    return reinterpret_cast<Conn *>(c);
+}
 inline const Conn *from_handle(const evio_conn *c) noexcept {
     return reinterpret_cast<const Conn *>(c);
 }

@@ -12,8 +12,8 @@ thread_local std::string t_last_error;
 
 int from_errno(int err) noexcept {
     switch (err) {
-#define XX(sys, code, text)                                                                 \
-    case sys:                                                                               \
+#define XX(sys, code, text)                                                                        \
+    case sys:                                                                                      \
         return code;
         EVIO_ERRNO_MAP(XX)
 #undef XX
@@ -31,8 +31,8 @@ const char *strerror_text(int code) noexcept {
     switch (code) {
     case EVIO_OK:
         return "success";
-#define XX(sys, c, text)                                                                    \
-    case c:                                                                                 \
+#define XX(sys, c, text)                                                                           \
+    case c:                                                                                        \
         return text;
         EVIO_ERRNO_MAP(XX)
 #undef XX
@@ -58,6 +58,8 @@ int fail_errno(int code, const std::string &what) noexcept {
     }
 }
 
-const char *last_error() noexcept { return t_last_error.c_str(); }
+const char *last_error() noexcept {
+    return t_last_error.c_str();
+}
 
 } // namespace evio

@@ -19,10 +19,10 @@ namespace {
 
 constexpr size_t kReadBufferSize = 64 * 1024;
 constexpr int kMaxEvents = 256;
-constexpr int kAcceptBatch = 64;       // accepts per readiness event
-constexpr int kUdpBatch = 16;          // datagrams per readiness event
-constexpr size_t kHighWatermark = 1u << 20; // stop reading above this much unsent output
-constexpr size_t kLowWatermark = 256u << 10; // resume below this
+constexpr int kAcceptBatch = 64;                // accepts per readiness event
+constexpr int kUdpBatch = 16;                   // datagrams per readiness event
+constexpr size_t kHighWatermark = 1u << 20;     // stop reading above this much unsent output
+constexpr size_t kLowWatermark = 256u << 10;    // resume below this
 constexpr int64_t kAcceptPauseNs = 100'000'000; // after EMFILE & co
 constexpr size_t kDirectWrite = 32u << 10;      // writes this large skip the output buffer
 
@@ -77,7 +77,9 @@ Loop::~Loop() {
     mailbox_->handoffs.clear();
 }
 
-Loop *Loop::current() noexcept { return t_current; }
+Loop *Loop::current() noexcept {
+    return t_current;
+}
 
 int Loop::watch_listener(Listener *l) {
     listeners_.push_back(l);
@@ -232,8 +234,10 @@ void Loop::open_conn(const Handoff &h) {
         head_->prev = c;
     head_ = c;
     const evio_events &ev = server_.events();
-    if (ev.opened)
+    if (ev.opened) {
+        current_ = c;
         after_callback(c, ev.opened(c_handle(c), ev.udata));
+    }
 }
 
 void Loop::on_conn(Conn *c, uint32_t events) {
@@ -263,6 +267,7 @@ void Loop::on_conn(Conn *c, uint32_t events) {
             c->in_copy.assign(readbuf_.data(), readbuf_.data() + n);
             in = c->in_copy.data();
         }
+        current_ = c;
         after_callback(c, ev.data(c_handle(c), in, static_cast<size_t>(n), ev.udata));
     } else if (n == 0) {
         // The peer finished sending. Deliver what we still owe, then close.
@@ -324,8 +329,10 @@ void Loop::on_mailbox() {
     const evio_events &ev = server_.events();
     for (Conn *c : wakes_) {
         c->wake_pending.store(false, std::memory_order_release);
-        if (c->state == Conn::State::Open && ev.data && !server_.stopping())
+        if (c->state == Conn::State::Open && ev.data && !server_.stopping()) {
+            current_ = c;
             after_callback(c, ev.data(c_handle(c), nullptr, 0, ev.udata));
+        }
         c->unref();
     }
     wakes_.clear();
@@ -351,7 +358,9 @@ int Loop::write(Conn *c, const void *buf, size_t len) {
             return 0;
     }
     c->out.append(buf, len);
-    if (c->transport != Transport::Udp && !c->dirty) {
+    // The connection whose callback is running is flushed by after_callback(); any other
+    // goes on the dirty list.
+    if (c != current_ && c->transport != Transport::Udp && !c->dirty) {
         c->dirty = true;
         c->ref();
         dirty_.push_back(c);
@@ -360,6 +369,9 @@ int Loop::write(Conn *c, const void *buf, size_t len) {
 }
 
 void Loop::after_callback(Conn *c, int action) {
+    current_ = nullptr;
+    if (c->state != Conn::State::Closed && !c->out.empty())
+        flush(c);
     flush_dirty();
     if (c->state == Conn::State::Closed)
         return;

@@ -29,9 +29,9 @@ struct Handoff {
 /// instead of freed memory.
 struct Mailbox {
     std::mutex mu;
-    bool dead = false;          ///< loop stopped: refuse new posts
-    Poller *poller = nullptr;   ///< valid while !dead (guarded by mu)
-    std::vector<Conn *> wakes;  ///< each holds a reference
+    bool dead = false;         ///< loop stopped: refuse new posts
+    Poller *poller = nullptr;  ///< valid while !dead (guarded by mu)
+    std::vector<Conn *> wakes; ///< each holds a reference
     std::vector<Handoff> handoffs;
 
     /// Queues a wake for `c`. Returns false if the loop is gone.
@@ -90,7 +90,8 @@ class Loop {
     std::atomic<int> load_{0};
     std::vector<char> readbuf_;
     std::vector<PollEvent> events_;
-    std::vector<Conn *> dirty_;     ///< connections with output to flush (each holds a ref)
+    Conn *current_ = nullptr;       ///< the connection whose callback is running
+    std::vector<Conn *> dirty_;     ///< other connections with output to flush (each holds a ref)
     std::vector<Conn *> graveyard_; ///< closed in this turn; released after the turn
     std::vector<Conn *> wakes_;     ///< swapped with the mailbox's
     std::vector<Handoff> handoffs_;

@@ -75,16 +75,18 @@ int clear_unix_path(const ListenSpec &spec) {
 
 } // namespace
 
-Server::~Server() { close_listeners(); }
+Server::~Server() {
+    close_listeners();
+}
 
 int Server::load_events(const evio_events *events) {
     if (events == nullptr)
         return fail(EVIO_EINVAL, "events is NULL");
     if (events->size < kEventsV1Size)
-        return fail(EVIO_EINVAL, "events->size is " + std::to_string(events->size) +
-                                     ", expected sizeof(evio_events) = " +
-                                     std::to_string(sizeof(evio_events)) +
-                                     " (initialise it with EVIO_EVENTS_INIT)");
+        return fail(EVIO_EINVAL,
+                    "events->size is " + std::to_string(events->size) +
+                        ", expected sizeof(evio_events) = " + std::to_string(sizeof(evio_events)) +
+                        " (initialise it with EVIO_EVENTS_INIT)");
     if (events->size > sizeof(evio_events)) {
         // Built against a newer header: fields we do not know must be unused (zero).
         const auto *extra = reinterpret_cast<const unsigned char *>(events) + sizeof(evio_events);
@@ -121,9 +123,8 @@ int Server::choose_engine(const std::vector<ListenSpec> &specs, bool &use_std) c
         break;
     case EVIO_ENGINE_NATIVE:
         if (net)
-            return fail(EVIO_EINVAL, net->original +
-                                         ": a -net address needs the std engine, but "
-                                         "events.engine is EVIO_ENGINE_NATIVE");
+            return fail(EVIO_EINVAL, net->original + ": a -net address needs the std engine, but "
+                                                     "events.engine is EVIO_ENGINE_NATIVE");
         use_std = false;
         return 0;
     case EVIO_ENGINE_STD:
@@ -240,8 +241,7 @@ void Server::close_listeners() noexcept {
             ::close(l->fd);
         l->fd = -1;
         struct stat st;
-        if (!l->unix_path.empty() && lstat(l->unix_path.c_str(), &st) == 0 &&
-            S_ISSOCK(st.st_mode))
+        if (!l->unix_path.empty() && lstat(l->unix_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
             unlink(l->unix_path.c_str());
     }
     listeners_.clear();

@@ -16,7 +16,9 @@ namespace evio {
 
 namespace {
 
-int uv_code(int rc) { return rc < 0 ? from_errno(-rc) : rc; }
+int uv_code(int rc) {
+    return rc < 0 ? from_errno(-rc) : rc;
+}
 
 class UvPoller final : public Poller {
   public:

@@ -3,6 +3,8 @@
 
 namespace evio {
 
-std::unique_ptr<Poller> make_native_poller(int &err) { return make_std_poller(err); }
+std::unique_ptr<Poller> make_native_poller(int &err) {
+    return make_std_poller(err);
+}
 
 } // namespace evio
