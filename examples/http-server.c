@@ -14,8 +14,9 @@
 #define _GNU_SOURCE /* memmem */
 #include <evio.h>
 
+#include "example.h" /* main(): the command line, Ctrl-C, the "serving on" line */
+
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,25 +183,6 @@ static int parse_request(const char *d, size_t n, size_t *used, request *req) {
 
 /* ---- evio callbacks --------------------------------------------------------------------- */
 
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig) {
-    (void)sig;
-    g_stop = 1;
-}
-
-static evio_action serving(evio_server *srv, void *udata) {
-    (void)udata;
-    char addr[256];
-    for (int i = 0; i < evio_server_num_addrs(srv); i++) {
-        if (evio_server_addr_string(srv, i, addr, sizeof addr) >= 0)
-            printf("http-server: serving on %s (loops: %d, engine: %s)\n", addr, evio_server_num_loops(srv),
-                   evio_server_engine(srv));
-    }
-    fflush(stdout);
-    return EVIO_NONE;
-}
-
 static evio_action opened(evio_conn *conn, void *udata) {
     (void)udata;
     evio_input_stream *is = malloc(sizeof *is);
@@ -267,60 +249,12 @@ static evio_action data(evio_conn *conn, const void *in, size_t len, void *udata
     return action;
 }
 
-static evio_action tick(int64_t *delay_ns, void *udata) {
-    (void)udata;
-    *delay_ns = 200 * 1000 * 1000;
-    return g_stop ? EVIO_SHUTDOWN : EVIO_NONE;
-}
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: http-server [ADDRESS...] [--loops N] "
-               "[--balance random|round-robin|least-connections]\n"
-               "  ADDRESS  e.g. tcp://127.0.0.1:8080 (default), tcp://:0, unix:///tmp/h.sock\n"
-               "  --loops  event loops (threads): 1 (default), N, or -1 for one per CPU\n");
-}
-
 int main(int argc, char **argv) {
     evio_events ev = EVIO_EVENTS_INIT;
-    const char *addrs[64];
-    size_t naddrs = 0;
-
-    ev.num_loops = 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--loops") && i + 1 < argc) {
-            ev.num_loops = atoi(argv[++i]);
-        } else if (!strcmp(argv[i], "--balance") && i + 1 < argc) {
-            const char *b = argv[++i];
-            if (!strcmp(b, "random")) ev.load_balance = EVIO_LB_RANDOM;
-            else if (!strcmp(b, "round-robin")) ev.load_balance = EVIO_LB_ROUND_ROBIN;
-            else if (!strcmp(b, "least-connections")) ev.load_balance = EVIO_LB_LEAST_CONNECTIONS;
-            else { usage(stderr); return 2; }
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage(stdout);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
-            usage(stderr);
-            return 2;
-        } else if (naddrs < sizeof addrs / sizeof addrs[0]) {
-            addrs[naddrs++] = argv[i];
-        }
-    }
-    if (naddrs == 0) addrs[naddrs++] = "tcp://127.0.0.1:8080";
-
-    ev.serving = serving;
     ev.opened = opened;
     ev.closed = closed;
     ev.data = data;
-    ev.tick = tick;
-
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-
-    int rc = evio_serve(&ev, addrs, naddrs);
+    int rc = example_main("http-server", "tcp://127.0.0.1:8080", &ev, argc, argv);
     out_free(&out); /* in case a loop ran on this thread */
-    if (rc < 0) {
-        fprintf(stderr, "http-server: %s (%s)\n", evio_last_error(), evio_strerror(rc));
-        return 1;
-    }
-    return 0;
+    return rc;
 }

@@ -1,0 +1,99 @@
+/*
+ * example.c — what the example servers share (see example.h).
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "example.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STOP_CHECK_NS (200 * 1000 * 1000) /* look for Ctrl-C five times a second */
+
+static volatile sig_atomic_t g_stop;
+static const char *g_name;
+static evio_action (*g_serving)(evio_server *, void *); /* the example's own, if any */
+static evio_action (*g_tick)(int64_t *, void *);
+
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+static evio_action serving(evio_server *srv, void *udata) {
+    char addr[256];
+    for (int i = 0; i < evio_server_num_addrs(srv); i++) {
+        if (evio_server_addr_string(srv, i, addr, sizeof addr) >= 0)
+            printf("%s: serving on %s (loops: %d, engine: %s)\n", g_name, addr,
+                   evio_server_num_loops(srv), evio_server_engine(srv));
+    }
+    fflush(stdout);
+    return g_serving ? g_serving(srv, udata) : EVIO_NONE;
+}
+
+static evio_action tick(int64_t *delay_ns, void *udata) {
+    if (g_stop) return EVIO_SHUTDOWN;
+    if (!g_tick) {
+        *delay_ns = STOP_CHECK_NS;
+        return EVIO_NONE;
+    }
+    evio_action a = g_tick(delay_ns, udata);
+    if (*delay_ns > STOP_CHECK_NS) *delay_ns = STOP_CHECK_NS;
+    return a;
+}
+
+static void usage(FILE *f, const char *default_addr) {
+    fprintf(f,
+            "usage: %s [ADDRESS...] [--loops N] [--balance random|round-robin|least-connections]\n"
+            "  ADDRESS  e.g. %s (default), tcp://127.0.0.1:0 (any free port), unix:///tmp/%s.sock\n"
+            "  --loops  event loops (threads): 1 (default), N, or -1 for one per CPU\n",
+            g_name, default_addr, g_name);
+}
+
+int example_main(const char *name, const char *default_addr, evio_events *ev, int argc,
+                 char **argv) {
+    const char *addrs[64];
+    size_t naddrs = 0;
+
+    g_name = name;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* each line reaches a log file at once */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--loops") && i + 1 < argc) {
+            ev->num_loops = atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--balance") && i + 1 < argc) {
+            const char *b = argv[++i];
+            if (!strcmp(b, "random")) ev->load_balance = EVIO_LB_RANDOM;
+            else if (!strcmp(b, "round-robin")) ev->load_balance = EVIO_LB_ROUND_ROBIN;
+            else if (!strcmp(b, "least-connections")) ev->load_balance = EVIO_LB_LEAST_CONNECTIONS;
+            else {
+                usage(stderr, default_addr);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout, default_addr);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            usage(stderr, default_addr);
+            return 2;
+        } else if (naddrs < sizeof addrs / sizeof addrs[0]) {
+            addrs[naddrs++] = argv[i];
+        }
+    }
+    if (naddrs == 0) addrs[naddrs++] = default_addr;
+
+    g_serving = ev->serving;
+    g_tick = ev->tick;
+    ev->serving = serving;
+    ev->tick = tick;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+
+    int rc = evio_serve(ev, addrs, naddrs);
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s (%s)\n", name, evio_last_error(), evio_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
