@@ -102,7 +102,9 @@ typedef enum evio_error {
 typedef enum evio_action {
     EVIO_NONE = 0,     /**< Carry on. */
     EVIO_DETACH = 1,   /**< Flush the output, then hand the socket to the `detached` callback. */
-    EVIO_CLOSE = 2,    /**< Flush the output, then close the connection. */
+    EVIO_CLOSE = 2,    /**< Flush the output, then close the connection (input that was
+                            not read yet is discarded, so the close is orderly, not a
+                            reset that could lose the end of the output). */
     EVIO_SHUTDOWN = 3  /**< Close every connection and make evio_serve() return 0. */
 } evio_action;
 
@@ -212,7 +214,8 @@ typedef struct evio_events {
     /**
      * Called on the first loop right after `serving`, then again after the delay it
      * stores in `*delay_ns` (nanoseconds; `*delay_ns` is 1 second on entry, and a value
-     * of 0 or less fires again on the next loop turn).
+     * of 0 or less fires again on the next loop turn, after the loop has polled its
+     * connections). Output a tick writes with evio_conn_write() is sent when it returns.
      */
     evio_action (*tick)(int64_t *delay_ns, void *udata);
 

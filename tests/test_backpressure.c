@@ -124,8 +124,7 @@ static void test_large_output(void **unused) {
             char err[256];
             if (ts_echo_verify(other, msg, sizeof msg, err, sizeof err) != 0)
                 ts_fail_at(__FILE__, __LINE__,
-                           "another client on the loop not served during a large write: %s",
-                           err);
+                           "another client on the loop not served during a large write: %s", err);
             /* Slow reads at first, then fast. */
             if (read_verify(big, 1, 256 * 1024 - 1, 97) == 0)
                 read_verify(big, 256 * 1024, BIG - 256 * 1024, 256 * 1024);

@@ -69,8 +69,7 @@ static void expect_fail_codes(const char *const *addrs, size_t n, const int *wan
     int r = evio_serve(&ev, addrs, n);
     const char *msg = evio_last_error();
     char shown[600];
-    snprintf(shown, sizeof shown, "%s%s",
-             n > 0 && addrs && addrs[n - 1] ? addrs[n - 1] : "(none)",
+    snprintf(shown, sizeof shown, "%s%s", n > 0 && addrs && addrs[n - 1] ? addrs[n - 1] : "(none)",
              n > 1 ? " (last of several)" : "");
     int ok = 0;
     for (const int *w = want; *w; w++)
@@ -250,7 +249,8 @@ static void test_events_size_compat(void **s) {
     r = evio_serve(&big.ev, good, 1);
     if (r != EVIO_ENOTSUP && r != EVIO_EINVAL) /* a feature this library does not have */
         fail_msg("a larger table with a non-zero unknown field: %d, want EVIO_ENOTSUP or "
-                 "EVIO_EINVAL", r);
+                 "EVIO_EINVAL",
+                 r);
     assert_int_equal(atomic_load(&callbacks), 0);
     assert_true(evio_last_error()[0] != '\0');
 }
@@ -325,12 +325,12 @@ static void test_last_error_thread_local(void **s) {
 static void test_strerror(void **s) {
     (void)s;
     static const int codes[] = {
-        EVIO_EPERM,       EVIO_ENOENT,      EVIO_EIO,          EVIO_EBADF,
-        EVIO_ENOMEM,      EVIO_EACCES,      EVIO_EBUSY,        EVIO_EINVAL,
-        EVIO_ENFILE,      EVIO_EMFILE,      EVIO_EPIPE,        EVIO_ENAMETOOLONG,
-        EVIO_ENOSYS,      EVIO_ENOTSUP,     EVIO_EAFNOSUPPORT, EVIO_EADDRINUSE,
+        EVIO_EPERM,         EVIO_ENOENT,      EVIO_EIO,          EVIO_EBADF,
+        EVIO_ENOMEM,        EVIO_EACCES,      EVIO_EBUSY,        EVIO_EINVAL,
+        EVIO_ENFILE,        EVIO_EMFILE,      EVIO_EPIPE,        EVIO_ENAMETOOLONG,
+        EVIO_ENOSYS,        EVIO_ENOTSUP,     EVIO_EAFNOSUPPORT, EVIO_EADDRINUSE,
         EVIO_EADDRNOTAVAIL, EVIO_ENETUNREACH, EVIO_ECONNABORTED, EVIO_ECONNRESET,
-        EVIO_ENOTCONN,    EVIO_ETIMEDOUT,   EVIO_ECONNREFUSED, EVIO_EHOSTUNREACH};
+        EVIO_ENOTCONN,      EVIO_ETIMEDOUT,   EVIO_ECONNREFUSED, EVIO_EHOSTUNREACH};
     size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
         const char *m = evio_strerror(codes[i]);
@@ -357,18 +357,12 @@ static void test_strerror(void **s) {
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_bad_scheme),
-    cmocka_unit_test(test_no_port),
-    cmocka_unit_test(test_bad_port),
-    cmocka_unit_test(test_bad_host),
-    cmocka_unit_test(test_bad_query),
-    cmocka_unit_test(test_empty),
-    cmocka_unit_test(test_unix_paths),
-    cmocka_unit_test(test_bad_arguments),
-    cmocka_unit_test(test_events_size_compat),
-    cmocka_unit_test(test_partial_failure),
-    cmocka_unit_test(test_address_in_use),
-    cmocka_unit_test(test_last_error_thread_local),
+    cmocka_unit_test(test_bad_scheme),         cmocka_unit_test(test_no_port),
+    cmocka_unit_test(test_bad_port),           cmocka_unit_test(test_bad_host),
+    cmocka_unit_test(test_bad_query),          cmocka_unit_test(test_empty),
+    cmocka_unit_test(test_unix_paths),         cmocka_unit_test(test_bad_arguments),
+    cmocka_unit_test(test_events_size_compat), cmocka_unit_test(test_partial_failure),
+    cmocka_unit_test(test_address_in_use),     cmocka_unit_test(test_last_error_thread_local),
     cmocka_unit_test(test_strerror),
 };
 

@@ -11,6 +11,13 @@
  *   EVIO_ECONNRESET (printed).
  * - The client resets while the server still has output pending for it: `closed` once,
  *   with a negative error (the connection failed; output was lost).
+ * - Input the server never read (the client sent more after the request that made the
+ *   server return EVIO_CLOSE) does not turn the close into a reset: the client still gets
+ *   all 32 MiB of output, then EOF.
+ * - Input and a reset that arrive together while the loop is busy: `data` gets the input,
+ *   then `closed` runs (on libuv, whose poll handle stops itself on POLLERR, too).
+ * - `data` writes a reply and returns EVIO_SHUTDOWN, but the peer has reset so the write
+ *   fails and the connection closes: the server still shuts down.
  */
 #include "ts.h"
 
@@ -29,6 +36,8 @@ typedef struct cstate {
     atomic_int data_calls;
     atomic_int data_after_close;
     atomic_int closed_twice;
+    ts_counter blocked; /* "block": the loop thread is held in `data`... */
+    ts_counter release; /* ...until the test adds 1 here */
 } cstate;
 
 static evio_action on_opened(evio_conn *c, void *u) {
@@ -59,6 +68,17 @@ static evio_action on_data(evio_conn *c, const void *in, size_t len, void *u) {
     size_t k = len < sizeof req - 1 ? len : sizeof req - 1;
     memcpy(req, in, k);
     req[k] = '\0';
+    if (!strcmp(req, "block\n")) { /* hold the loop so that events pile up behind it */
+        ts_counter_add(&st->blocked, 1);
+        TS_CHECK(ts_counter_wait_ge(&st->release, 1, TS_WAIT_TIMEOUT_MS) == 0);
+        return EVIO_NONE;
+    }
+    if (!strcmp(req, "mute\n"))
+        return EVIO_NONE;
+    if (!strcmp(req, "quit\n")) {
+        TS_CHECK(evio_conn_write(c, "bye\n", 4) == 0);
+        return EVIO_SHUTDOWN;
+    }
     if (sscanf(req, "close:%lu\n", &n) == 1 || sscanf(req, "send:%lu\n", &n) == 1) {
         /* Write n bytes in 64 KiB pieces. */
         unsigned char *buf = malloc(65536);
@@ -100,6 +120,8 @@ static int start(fixture *f, int close_in_opened) {
     memset(&f->st, 0, sizeof f->st);
     f->st.close_in_opened = close_in_opened;
     ts_counter_init(&f->st.closed);
+    ts_counter_init(&f->st.blocked);
+    ts_counter_init(&f->st.release);
     evio_events ev = EVIO_EVENTS_INIT;
     ev.opened = on_opened;
     ev.data = on_data;
@@ -116,6 +138,8 @@ static void finish(fixture *f, long want_closed) {
     assert_int_equal(atomic_load(&f->st.closed_twice), 0);
     assert_int_equal(atomic_load(&f->st.data_after_close), 0);
     ts_counter_destroy(&f->st.closed);
+    ts_counter_destroy(&f->st.blocked);
+    ts_counter_destroy(&f->st.release);
 }
 
 static void wait_closed(fixture *f, long n) {
@@ -138,8 +162,8 @@ static void close_after_output(size_t n) {
         TS_CHECKF(r == 0, "output before close: read %d (%s)", r, strerror(errno));
         TS_CHECKF(r != 0 || !memcmp(got, want, n), "output before close corrupted");
         int e = ts_read_eof(fd);
-        TS_CHECKF(e == 0, "after the output: want EOF, got %s", e > 0 ? "more data"
-                                                                      : strerror(errno));
+        TS_CHECKF(e == 0, "after the output: want EOF, got %s",
+                  e > 0 ? "more data" : strerror(errno));
         free(got);
         free(want);
         close(fd);
@@ -223,8 +247,8 @@ static void test_half_close(void **s) {
                 ssize_t k = read(fd, back + got, n - got);
                 if (k == 0 || (k < 0 && errno != EAGAIN)) {
                     ts_fail_at(__FILE__, __LINE__,
-                               "half-closed client lost its echo: %zu of %zu bytes, then %s",
-                               got, n, k == 0 ? "EOF" : strerror(errno));
+                               "half-closed client lost its echo: %zu of %zu bytes, then %s", got,
+                               n, k == 0 ? "EOF" : strerror(errno));
                     break;
                 }
                 if (k > 0)
@@ -275,8 +299,8 @@ static void test_client_reset_idle(void **s) {
         seen_zero += err == 0;
         seen_reset += err == EVIO_ECONNRESET;
     }
-    fprintf(stderr, "[close] idle client reset: closed err 0 x%d, EVIO_ECONNRESET x%d\n",
-            seen_zero, seen_reset);
+    fprintf(stderr, "[close] idle client reset: closed err 0 x%d, EVIO_ECONNRESET x%d\n", seen_zero,
+            seen_reset);
     finish(&f, 10);
 }
 
@@ -301,6 +325,105 @@ static void test_client_reset_with_pending_output(void **s) {
     finish(&f, 1);
 }
 
+static void test_close_with_unread_input(void **s) {
+    (void)s;
+    fixture f;
+    assert_int_equal(start(&f, 0), 0);
+    const size_t n = 32u << 20; /* more than the socket buffers: the close waits for it */
+    int fd = ts_connect_server(&f.s, 0);
+    TS_CHECK(fd >= 0);
+    if (fd >= 0) {
+        TS_CHECK(ts_write_all(fd, "close:33554432\n", 15) == 0);
+        unsigned char *got = malloc(n), *want = malloc(n);
+        TS_CHECK(ts_read_full(fd, got, 4096) == 0); /* the server is in EVIO_CLOSE now */
+        /* More input: the server no longer reads it. */
+        TS_CHECK(ts_write_all(fd, "more input nobody reads\n", 24) == 0);
+        int r = ts_read_full(fd, got + 4096, n - 4096);
+        TS_CHECKF(r == 0, "output lost: read %d (%s) (unread input made the close a reset?)", r,
+                  strerror(errno));
+        ts_stream_fill(KEY, 0, want, n);
+        TS_CHECKF(r != 0 || !memcmp(got, want, n), "output corrupted");
+        int e = ts_read_eof(fd);
+        TS_CHECKF(e == 0, "after the output: want EOF, got %s",
+                  e > 0 ? "more data" : strerror(errno));
+        free(got);
+        free(want);
+        close(fd);
+    }
+    wait_closed(&f, 1);
+    TS_CHECK(atomic_load(&f.st.last_err) == 0);
+    finish(&f, 1);
+}
+
+/* Connect a client and make sure its connection is open on the server (an echo). */
+static int connect_open(fixture *f) {
+    int fd = ts_connect_server(&f->s, 0);
+    TS_CHECK(fd >= 0);
+    char b[3];
+    if (fd >= 0 && (ts_write_all(fd, "hi\n", 3) != 0 || ts_read_full(fd, b, 3) != 0)) {
+        TS_CHECKF(0, "echo on a new connection failed");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Hold the loop in a `data` call of a second connection (`gate`), send `msg` on `fd` and
+ * reset it, then let the loop go: the loop sees the input and the reset together. */
+static void send_and_reset_behind_busy_loop(fixture *f, int fd, int gate, const char *msg) {
+    TS_CHECK(ts_write_all(gate, "block\n", 6) == 0);
+    TS_CHECK(ts_counter_wait_ge(&f->st.blocked, 1, TS_WAIT_TIMEOUT_MS) == 0);
+    TS_CHECK(ts_write_all(fd, msg, strlen(msg)) == 0);
+    ts_close_reset(fd);
+    ts_counter_add(&f->st.release, 1);
+}
+
+static void test_input_and_reset_together(void **s) {
+    (void)s;
+    fixture f;
+    assert_int_equal(start(&f, 0), 0);
+    int fd = connect_open(&f), gate = connect_open(&f);
+    if (fd >= 0 && gate >= 0) {
+        int calls = atomic_load(&f.st.data_calls);
+        send_and_reset_behind_busy_loop(&f, fd, gate, "mute\n");
+        wait_closed(&f, 1); /* the reset connection; the gate is still open */
+        TS_CHECKF(atomic_load(&f.st.data_calls) == calls + 2,
+                  "data calls %d, want %d (the block, and the input before the reset)",
+                  atomic_load(&f.st.data_calls), calls + 2);
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    if (gate >= 0)
+        close(gate);
+    wait_closed(&f, 2);
+    finish(&f, 2);
+}
+
+static void test_shutdown_when_reply_fails(void **s) {
+    (void)s;
+    fixture f;
+    assert_int_equal(start(&f, 0), 0);
+    int fd = connect_open(&f), gate = connect_open(&f);
+    int r = EVIO_ETIMEDOUT;
+    if (fd >= 0 && gate >= 0) {
+        send_and_reset_behind_busy_loop(&f, fd, gate, "quit\n");
+        r = ts_server_wait(&f.s, TS_WAIT_TIMEOUT_MS);
+        TS_CHECKF(r == 0, "EVIO_SHUTDOWN from a data call whose reply failed: serve gave %d", r);
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    if (gate >= 0)
+        close(gate);
+    if (r != 0)
+        r = ts_server_stop(&f.s);
+    TS_ASSERT_NO_FAILURES();
+    assert_int_equal(r, 0);
+    assert_int_equal(ts_counter_get(&f.st.closed), 2); /* shutdown closed the gate */
+    ts_counter_destroy(&f.st.closed);
+    ts_counter_destroy(&f.st.blocked);
+    ts_counter_destroy(&f.st.release);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_close_after_100k),
     cmocka_unit_test(test_close_after_4m),
@@ -309,6 +432,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_half_close),
     cmocka_unit_test(test_client_reset_idle),
     cmocka_unit_test(test_client_reset_with_pending_output),
+    cmocka_unit_test(test_close_with_unread_input),
+    cmocka_unit_test(test_input_and_reset_together),
+    cmocka_unit_test(test_shutdown_when_reply_fails),
 };
 
 TS_MAIN(tests)

@@ -47,8 +47,9 @@ static evio_action on_opened(evio_conn *c, void *u) {
     x->magic = MAGIC;
     evio_conn_set_context(c, x);
     /* Keepalive set here is visible on the fd handed over (tcp only). */
-    const struct sockaddr *la = evio_conn_local_addr(c, NULL);
-    if (la && la->sa_family != AF_UNIX)
+    /* (The remote address: the local one is first asked for in `detached`.) */
+    const struct sockaddr *ra = evio_conn_remote_addr(c, NULL);
+    if (ra && ra->sa_family != AF_UNIX)
         TS_CHECK(evio_conn_set_keepalive(c, 7) == 0);
     evio_conn_ref(c);
     pthread_mutex_lock(&st->mu);
@@ -67,8 +68,7 @@ static evio_action on_data(evio_conn *c, const void *in, size_t len, void *u) {
     memcpy(req, in, k);
     req[k] = '\0';
     if (len == 0 || sscanf(req, "detach:%lu\n", &n) != 1 || req[len - 1] != '\n') {
-        ts_fail_at(__FILE__, __LINE__, "unexpected input to data (%zu bytes): not a request",
-                   len);
+        ts_fail_at(__FILE__, __LINE__, "unexpected input to data (%zu bytes): not a request", len);
         return EVIO_CLOSE;
     }
     unsigned char *buf = malloc(n ? n : 1);
@@ -109,7 +109,7 @@ static evio_action on_detached(evio_conn *c, int fd, void *u) {
     socklen_t pl = sizeof peer;
     TS_CHECKF(getpeername(fd, (struct sockaddr *)&peer, &pl) == 0,
               "detached fd is not connected: %s", strerror(errno));
-    struct sockaddr_storage me;
+    struct sockaddr_storage me = {0};
     socklen_t ml = sizeof me;
     if (getsockname(fd, (struct sockaddr *)&me, &ml) == 0 && me.ss_family != AF_UNIX) {
         int on = 0, idle = 0, intvl = 0;
@@ -121,8 +121,15 @@ static evio_action on_detached(evio_conn *c, int fd, void *u) {
         getsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, &l);
         TS_CHECKF(on && idle == 7 && intvl == 7,
                   "evio_conn_set_keepalive(7) not in effect: SO_KEEPALIVE %d, idle %d, "
-                  "interval %d", on, idle, intvl);
+                  "interval %d",
+                  on, idle, intvl);
     }
+    /* The connection's addresses are still there (the fd is the user's now). */
+    socklen_t cl = 0;
+    const struct sockaddr *la = evio_conn_local_addr(c, &cl);
+    TS_CHECKF(la && cl > 0 && la->sa_family == me.ss_family, "evio_conn_local_addr in detached: %s",
+              la ? "wrong family" : evio_last_error());
+    TS_CHECK(evio_conn_remote_addr(c, NULL) != NULL);
     ctx *x = evio_conn_context(c);
     TS_CHECKF(x && x->magic == MAGIC, "context lost in detached");
     free(x);
@@ -166,8 +173,7 @@ static int roundtrip(int fd, size_t n, uint64_t seed) {
     char err[256];
     int rc = ts_echo_verify(fd, buf, n, err, sizeof err);
     if (rc != 0)
-        ts_fail_at(__FILE__, __LINE__, "round trip of %zu bytes over the detached fd: %s", n,
-                   err);
+        ts_fail_at(__FILE__, __LINE__, "round trip of %zu bytes over the detached fd: %s", n, err);
     free(buf);
     return rc;
 }
@@ -222,8 +228,7 @@ static void run_detach(int is_unix, size_t pending, int shutdown_in_detached) {
     if (ts_failures())
         goto out;
 
-    TS_CHECKF(ts_counter_wait_ge(&st.detached, 1, TS_WAIT_TIMEOUT_MS) == 0,
-              "detached not called");
+    TS_CHECKF(ts_counter_wait_ge(&st.detached, 1, TS_WAIT_TIMEOUT_MS) == 0, "detached not called");
     if (ts_failures())
         goto out;
     int dfd = atomic_load(&st.detached_fd);
@@ -280,12 +285,30 @@ out:
     pthread_mutex_destroy(&st.mu);
 }
 
-static void test_tcp_4k(void **s) { (void)s; run_detach(0, 4096, 0); }
-static void test_tcp_1m(void **s) { (void)s; run_detach(0, 1 << 20, 0); }
-static void test_unix_4k(void **s) { (void)s; run_detach(1, 4096, 0); }
-static void test_unix_1m(void **s) { (void)s; run_detach(1, 1 << 20, 0); }
-static void test_tcp_nothing_pending(void **s) { (void)s; run_detach(0, 0, 0); }
-static void test_tcp_shutdown_from_detached(void **s) { (void)s; run_detach(0, 4096, 1); }
+static void test_tcp_4k(void **s) {
+    (void)s;
+    run_detach(0, 4096, 0);
+}
+static void test_tcp_1m(void **s) {
+    (void)s;
+    run_detach(0, 1 << 20, 0);
+}
+static void test_unix_4k(void **s) {
+    (void)s;
+    run_detach(1, 4096, 0);
+}
+static void test_unix_1m(void **s) {
+    (void)s;
+    run_detach(1, 1 << 20, 0);
+}
+static void test_tcp_nothing_pending(void **s) {
+    (void)s;
+    run_detach(0, 0, 0);
+}
+static void test_tcp_shutdown_from_detached(void **s) {
+    (void)s;
+    run_detach(0, 4096, 1);
+}
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_tcp_4k),

@@ -91,8 +91,8 @@ static evio_action on_data(evio_conn *conn, const void *in, size_t len, void *ud
                   "data ran on another thread than opened");
         ctx->bytes += len;
     }
-    TS_CHECKF(in != NULL && len > 0, "data without input (in=%p len=%zu) but no wake was sent",
-              in, len);
+    TS_CHECKF(in != NULL && len > 0, "data without input (in=%p len=%zu) but no wake was sent", in,
+              len);
     int r = evio_conn_write(conn, in, len);
     TS_CHECKF(r == 0, "evio_conn_write: %d", r);
     return EVIO_NONE;
@@ -136,8 +136,8 @@ static void *client_main(void *p) {
         ts_rng_fill(&rng, buf, n);
         char err[256];
         if (ts_echo_verify(a->fd, buf, n, err, sizeof err) != 0) {
-            ts_fail_at(__FILE__, __LINE__, "client %d block %d (%zu bytes): %s", a->index, b,
-                       n, err);
+            ts_fail_at(__FILE__, __LINE__, "client %d block %d (%zu bytes): %s", a->index, b, n,
+                       err);
             break;
         }
         atomic_fetch_add(&echoed_bytes, n);
@@ -177,8 +177,7 @@ static void run_echo(void **state) {
         fail_msg("evio_serve(%s) failed: %d %s / %s", addr, r, evio_strerror(r), s.last_error);
 
     if (cfg->loops > 0)
-        TS_CHECKF(s.num_loops == cfg->loops, "num_loops %d, asked for %d", s.num_loops,
-                  cfg->loops);
+        TS_CHECKF(s.num_loops == cfg->loops, "num_loops %d, asked for %d", s.num_loops, cfg->loops);
     else
         TS_CHECKF(s.num_loops == ts_ncpu_online() || s.num_loops == ts_ncpu_affinity(),
                   "num_loops -1 gave %d loops; CPUs online %d, usable %d", s.num_loops,
@@ -203,8 +202,8 @@ static void run_echo(void **state) {
         char g[sizeof GREETING - 1];
         int rr = ts_read_full(fd, g, sizeof g);
         if (rr != 0 || memcmp(g, GREETING, sizeof g) != 0) {
-            ts_fail_at(__FILE__, __LINE__, "client %d: no greeting before sending (read %d: %s)",
-                       i, rr, strerror(errno));
+            ts_fail_at(__FILE__, __LINE__, "client %d: no greeting before sending (read %d: %s)", i,
+                       rr, strerror(errno));
             break;
         }
     }
@@ -245,7 +244,8 @@ static void run_echo(void **state) {
             close(args[i].fd);
         /* The last `closed` returns EVIO_SHUTDOWN. */
         r = ts_server_wait(&s, TS_WAIT_TIMEOUT_MS);
-        TS_CHECKF(r != EVIO_ETIMEDOUT, "server did not shut down from `closed` (opened %d, closed %d)",
+        TS_CHECKF(r != EVIO_ETIMEDOUT,
+                  "server did not shut down from `closed` (opened %d, closed %d)",
                   atomic_load(&st.opened), atomic_load(&st.closed));
     } else {
         for (int i = 0; i < nconnected; i++)
@@ -290,7 +290,8 @@ CFG(unixNr, 1, -1, EVIO_LB_RANDOM)
 CFG(unixNrr, 1, -1, EVIO_LB_ROUND_ROBIN)
 CFG(unixNlc, 1, -1, EVIO_LB_LEAST_CONNECTIONS)
 
-#define T(name, cfg) {name, run_echo, NULL, NULL, (void *)&cfg}
+#define T(name, cfg)                                                                               \
+    { name, run_echo, NULL, NULL, (void *)&cfg }
 
 static const struct CMUnitTest tests[] = {
     T("tcp_loops1_random", tcp1r),

@@ -11,6 +11,13 @@
  */
 #include "ts.h"
 
+/* The native engine of this build (the build system says: "libuv" where epoll is missing
+ * or EVIO_NATIVE_ENGINE=OFF). */
+#ifndef EVIO_TEST_NATIVE_NAME
+#define EVIO_TEST_NATIVE_NAME "epoll"
+#endif
+#define NATIVE EVIO_TEST_NATIVE_NAME
+
 typedef struct eng {
     char name[32];
     int calls;
@@ -59,8 +66,7 @@ static void expect_engine(const char *addr, evio_engine engine, const char *want
     int r = serve_engine(addr, engine, &e);
     if (r != 0)
         fail_msg("%s (engine %d, EVIO_ENGINE=%s): %d / %s", addr, engine,
-                 getenv("EVIO_ENGINE") ? getenv("EVIO_ENGINE") : "(unset)", r,
-                 evio_last_error());
+                 getenv("EVIO_ENGINE") ? getenv("EVIO_ENGINE") : "(unset)", r, evio_last_error());
     assert_int_equal(e.calls, 1);
     if (strcmp(e.name, want) != 0)
         fail_msg("%s (engine %d, EVIO_ENGINE=%s): engine '%s', want '%s'", addr, engine,
@@ -72,19 +78,19 @@ static void test_selection(void **s) {
     const char *a = "tcp://127.0.0.1:0", *net = "tcp-net://127.0.0.1:0";
 
     unsetenv("EVIO_ENGINE");
-    expect_engine(a, EVIO_ENGINE_DEFAULT, "epoll");
+    expect_engine(a, EVIO_ENGINE_DEFAULT, NATIVE);
     expect_engine(a, EVIO_ENGINE_STD, "libuv");
-    expect_engine(a, EVIO_ENGINE_NATIVE, "epoll");
+    expect_engine(a, EVIO_ENGINE_NATIVE, NATIVE);
     expect_engine(net, EVIO_ENGINE_DEFAULT, "libuv");
     expect_engine(net, EVIO_ENGINE_STD, "libuv");
 
     setenv("EVIO_ENGINE", "std", 1);
     expect_engine(a, EVIO_ENGINE_DEFAULT, "libuv");
-    expect_engine(a, EVIO_ENGINE_NATIVE, "epoll"); /* the field wins over the environment */
+    expect_engine(a, EVIO_ENGINE_NATIVE, NATIVE); /* the field wins over the environment */
     expect_engine(net, EVIO_ENGINE_DEFAULT, "libuv");
 
     setenv("EVIO_ENGINE", "native", 1);
-    expect_engine(a, EVIO_ENGINE_DEFAULT, "epoll");
+    expect_engine(a, EVIO_ENGINE_DEFAULT, NATIVE);
     expect_engine(a, EVIO_ENGINE_STD, "libuv");
     expect_engine(net, EVIO_ENGINE_DEFAULT, "libuv"); /* -net wins over the environment */
 

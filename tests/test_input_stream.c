@@ -318,8 +318,8 @@ static void test_in_server(void **s) {
         while (got < alen && ts_failures() == 0) {
             struct pollfd p = {fd, (short)(POLLIN | (sent < len ? POLLOUT : 0)), 0};
             if (poll(&p, 1, TS_IO_TIMEOUT_MS) <= 0) {
-                ts_fail_at(__FILE__, __LINE__, "stuck: sent %zu/%zu, got %zu/%zu", sent, len,
-                           got, alen);
+                ts_fail_at(__FILE__, __LINE__, "stuck: sent %zu/%zu, got %zu/%zu", sent, len, got,
+                           alen);
                 break;
             }
             if (p.revents & POLLIN) {
@@ -353,12 +353,9 @@ static void test_in_server(void **s) {
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_go_sequence),
-    cmocka_unit_test(test_kept_only),
-    cmocka_unit_test(test_free_resets),
-    cmocka_unit_test(test_bad_args),
-    cmocka_unit_test(test_line_protocol),
-    cmocka_unit_test(test_large_accumulation),
+    cmocka_unit_test(test_go_sequence),   cmocka_unit_test(test_kept_only),
+    cmocka_unit_test(test_free_resets),   cmocka_unit_test(test_bad_args),
+    cmocka_unit_test(test_line_protocol), cmocka_unit_test(test_large_accumulation),
     cmocka_unit_test(test_in_server),
 };
 

@@ -165,8 +165,9 @@ static void test_least_connections(void **unused) {
         for (; n < 14 && ts_failures() == 0; n++) {
             if ((fds[n] = connect_greeted(&s)) < 0)
                 break;
-            TS_CHECKF(!seen[loop_of(&st, n)]++, "least connections: loop %d got two of the "
-                                                 "next four connections",
+            TS_CHECKF(!seen[loop_of(&st, n)]++,
+                      "least connections: loop %d got two of the "
+                      "next four connections",
                       loop_of(&st, n));
         }
     }
@@ -194,8 +195,8 @@ static void test_random(void **unused) {
         fprintf(stderr, "[load_balance] random: %d %d %d %d\n", count[0], count[1], count[2],
                 count[3]);
         for (int l = 0; l < 4; l++)
-            TS_CHECKF(count[l] > 0 && count[l] <= 100,
-                      "random: loop %d got %d of 200 connections", l, count[l]);
+            TS_CHECKF(count[l] > 0 && count[l] <= 100, "random: loop %d got %d of 200 connections",
+                      l, count[l]);
     }
     stop(&s, &st);
 }
@@ -264,7 +265,8 @@ static void test_least_connections_after_churn(void **unused) {
         for (int l = 0; l < 4 && n == 8; l++)
             TS_CHECKF(count[l] == 2,
                       "after churn, least connections put %d of 8 new connections on loop %d "
-                      "(its connection count drifted)", count[l], l);
+                      "(its connection count drifted)",
+                      count[l], l);
     }
     stop(&s, &st);
 }

@@ -89,8 +89,8 @@ static evio_action on_data(evio_conn *conn, const void *in, size_t len, void *ud
     (void)len;
     ctx *c = evio_conn_context(conn);
     char reply[64];
-    int n = snprintf(reply, sizeof reply, "ctx %s %d\n",
-                     c && c->magic == MAGIC ? "ok" : "LOST", evio_conn_addr_index(conn));
+    int n = snprintf(reply, sizeof reply, "ctx %s %d\n", c && c->magic == MAGIC ? "ok" : "LOST",
+                     evio_conn_addr_index(conn));
     TS_CHECK(evio_conn_write(conn, reply, (size_t)n) == 0);
     return EVIO_NONE;
 }
@@ -122,8 +122,7 @@ static void check_conn(ts_server *s, state *st, int index, const char *unix_path
     int n = snprintf(want, sizeof want, "hello %d\n", index);
     int r = ts_read_full(fd, got, (size_t)n);
     TS_CHECKF(r == 0 && memcmp(got, want, (size_t)n) == 0,
-              "greeting on %s: read %d, got '%.*s', want '%s'", s->addrstr[index], r, n, got,
-              want);
+              "greeting on %s: read %d, got '%.*s', want '%s'", s->addrstr[index], r, n, got, want);
     /* And nothing more than the greeting. */
     TS_CHECKF(ts_wait_readable(fd, 0) == 0, "more than the greeting arrived");
 
@@ -137,8 +136,8 @@ static void check_conn(ts_server *s, state *st, int index, const char *unix_path
 
     const struct sockaddr *srv = (const struct sockaddr *)&s->addr[index];
     TS_CHECKF(rc.addr_index == index, "addr_index %d, want %d", rc.addr_index, index);
-    TS_CHECKF(rc.local.ss_family == srv->sa_family, "local family %d, want %d",
-              rc.local.ss_family, srv->sa_family);
+    TS_CHECKF(rc.local.ss_family == srv->sa_family, "local family %d, want %d", rc.local.ss_family,
+              srv->sa_family);
     TS_CHECKF(rc.remote.ss_family == srv->sa_family, "remote family %d, want %d",
               rc.remote.ss_family, srv->sa_family);
     char expect[300];
@@ -147,8 +146,8 @@ static void check_conn(ts_server *s, state *st, int index, const char *unix_path
         TS_CHECKF(ts_sa_port((struct sockaddr *)&rc.local) == sport, "local port %d, want %d",
                   ts_sa_port((struct sockaddr *)&rc.local), sport);
         TS_CHECKF(ts_sa_port((struct sockaddr *)&rc.remote) == cport,
-                  "remote port %d, want the client's %d",
-                  ts_sa_port((struct sockaddr *)&rc.remote), cport);
+                  "remote port %d, want the client's %d", ts_sa_port((struct sockaddr *)&rc.remote),
+                  cport);
         const char *host = srv->sa_family == AF_INET ? "127.0.0.1" : "[::1]";
         snprintf(expect, sizeof expect, "%s:%d", host, sport);
         TS_CHECKF(!strcmp(rc.local_str, expect) && rc.local_str_ret == (int)strlen(expect),
@@ -156,13 +155,12 @@ static void check_conn(ts_server *s, state *st, int index, const char *unix_path
                   expect);
         snprintf(expect, sizeof expect, "%s:%d", host, cport);
         TS_CHECKF(!strcmp(rc.remote_str, expect) && rc.remote_str_ret == (int)strlen(expect),
-                  "remote address string '%s' (%d), want '%s'", rc.remote_str,
-                  rc.remote_str_ret, expect);
+                  "remote address string '%s' (%d), want '%s'", rc.remote_str, rc.remote_str_ret,
+                  expect);
         TS_CHECK(rc.local_len == (srv->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                                           : sizeof(struct sockaddr_in6)));
+                                                            : sizeof(struct sockaddr_in6)));
     } else {
-        TS_CHECKF(!strcmp(rc.local_str, unix_path) &&
-                      rc.local_str_ret == (int)strlen(unix_path),
+        TS_CHECKF(!strcmp(rc.local_str, unix_path) && rc.local_str_ret == (int)strlen(unix_path),
                   "unix local address '%s' (%d), want '%s'", rc.local_str, rc.local_str_ret,
                   unix_path);
         TS_CHECKF(rc.remote_str[0] == '\0' && rc.remote_str_ret == 0,
@@ -175,8 +173,8 @@ static void check_conn(ts_server *s, state *st, int index, const char *unix_path
     n = snprintf(want, sizeof want, "ctx ok %d\n", index);
     memset(got, 0, sizeof got);
     r = ts_read_full(fd, got, (size_t)n);
-    TS_CHECKF(r == 0 && memcmp(got, want, (size_t)n) == 0, "data reply '%.*s', want '%s'", n,
-              got, want);
+    TS_CHECKF(r == 0 && memcmp(got, want, (size_t)n) == 0, "data reply '%.*s', want '%s'", n, got,
+              want);
     long before = ts_counter_get(&st->closed);
     close(fd);
     TS_CHECKF(ts_counter_wait_ge(&st->closed, before + 1, TS_WAIT_TIMEOUT_MS) == 0,
@@ -279,8 +277,8 @@ static void test_addr_string(void **state_) {
     assert_string_equal(buf, "/tmp/some.sock");
     /* An unnamed unix address (only the family) is the empty string. */
     memset(buf, 'X', sizeof buf);
-    assert_int_equal(
-        evio_addr_string((struct sockaddr *)&un, sizeof(sa_family_t), buf, sizeof buf), 0);
+    assert_int_equal(evio_addr_string((struct sockaddr *)&un, sizeof(sa_family_t), buf, sizeof buf),
+                     0);
     assert_string_equal(buf, "");
 
     /* Bad input: NULL, unknown family, a length too short for the family. */

@@ -6,6 +6,9 @@
  *   A's bytes, and it is still intact when A's `closed` runs.
  * - Reuse on (set in `opened`, returns 0): `in` is the loop's shared buffer: B's `in`
  *   and A's next `in` have the address A's first `in` had. The bytes are still right.
+ * - Switching reuse on inside `data` leaves that call's `in` valid until it returns (the
+ *   connection's own copy is released later): the echo of 100 messages is exact (and
+ *   ASAN would report a use after free).
  */
 #include "ts.h"
 
@@ -157,9 +160,43 @@ static void test_reuse_shared_buffer(void **s) {
         fail_msg("reuse mode: A's second `in` is not at the shared buffer's address");
 }
 
+static evio_action switch_data(evio_conn *c, const void *in, size_t len, void *u) {
+    (void)u;
+    TS_CHECK(evio_conn_set_reuse_input(c, 1) == 0); /* e.g. after a protocol handshake */
+    TS_CHECK(evio_conn_write(c, in, len) == 0);     /* `in` is still this call's input */
+    TS_CHECK(evio_conn_set_reuse_input(c, 0) == 0); /* and back, for the next message */
+    return EVIO_NONE;
+}
+
+static void test_switch_inside_data(void **s) {
+    (void)s;
+    ts_reset_failures();
+    evio_events ev = EVIO_EVENTS_INIT;
+    ev.data = switch_data;
+    const char *addrs[] = {"tcp://127.0.0.1:0"};
+    ts_server srv;
+    assert_int_equal(ts_server_start(&srv, &ev, NULL, addrs, 1), 0);
+    int fd = ts_connect_server(&srv, 0);
+    TS_CHECK(fd >= 0);
+    ts_rng rng;
+    ts_rng_seed(&rng, ts_seed());
+    for (int i = 0; fd >= 0 && i < 100 && ts_failures() == 0; i++) {
+        unsigned char msg[1024], back[1024];
+        ts_rng_fill(&rng, msg, sizeof msg);
+        TS_CHECK(ts_write_all(fd, msg, sizeof msg) == 0);
+        TS_CHECK(ts_read_full(fd, back, sizeof back) == 0);
+        TS_CHECKF(!memcmp(msg, back, sizeof msg), "echo %d corrupted", i);
+    }
+    if (fd >= 0)
+        close(fd);
+    assert_int_equal(ts_server_stop(&srv), 0);
+    TS_ASSERT_NO_FAILURES();
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_default_own_copy),
     cmocka_unit_test(test_reuse_shared_buffer),
+    cmocka_unit_test(test_switch_inside_data),
 };
 
 TS_MAIN(tests)

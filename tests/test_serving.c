@@ -138,8 +138,8 @@ static void test_addresses(void **s) {
         const char *scheme = (i == 1 || i == 4) ? "udp" : "tcp";
         if (strncmp(st.str[i], scheme, 3) != 0 || !strstr(st.str[i], "://") ||
             !ends_with(st.str[i], want))
-            fail_msg("evio_server_addr_string(%zu) = '%s', want '%s…://%s'", i, st.str[i],
-                     scheme, want);
+            fail_msg("evio_server_addr_string(%zu) = '%s', want '%s…://%s'", i, st.str[i], scheme,
+                     want);
     }
     /* The plain tcp address is exactly in the documented form. */
     snprintf(want, sizeof want, "tcp://127.0.0.1:%d", ts_sa_port((struct sockaddr *)&st.addr[0]));

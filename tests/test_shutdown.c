@@ -8,6 +8,9 @@
  *   runs, and the port / socket file are released.
  * - Shutdown while every client is streaming data: `closed` once per connection, no hang.
  * - Two servers in one process: stopping one leaves the other serving.
+ * - `closed` of one connection, during shutdown, writes to another one that is still open
+ *   (a goodbye broadcast): refused or accepted, nothing leaks (ASAN's leak check) and the
+ *   write to an already closed one is EVIO_ENOTCONN.
  */
 #include "ts.h"
 
@@ -164,13 +167,34 @@ static void run_shutdown(how_t how, int is_unix, int loops) {
     ts_counter_destroy(&st.data_calls);
 }
 
-static void test_tick_tcp(void **s) { (void)s; run_shutdown(BY_TICK, 0, 1); }
-static void test_tick_unix(void **s) { (void)s; run_shutdown(BY_TICK, 1, 1); }
-static void test_tick_tcp_3loops(void **s) { (void)s; run_shutdown(BY_TICK, 0, 3); }
-static void test_data_tcp(void **s) { (void)s; run_shutdown(BY_DATA, 0, 1); }
-static void test_data_unix_3loops(void **s) { (void)s; run_shutdown(BY_DATA, 1, 3); }
-static void test_opened_tcp(void **s) { (void)s; run_shutdown(BY_OPENED, 0, 1); }
-static void test_opened_tcp_3loops(void **s) { (void)s; run_shutdown(BY_OPENED, 0, 3); }
+static void test_tick_tcp(void **s) {
+    (void)s;
+    run_shutdown(BY_TICK, 0, 1);
+}
+static void test_tick_unix(void **s) {
+    (void)s;
+    run_shutdown(BY_TICK, 1, 1);
+}
+static void test_tick_tcp_3loops(void **s) {
+    (void)s;
+    run_shutdown(BY_TICK, 0, 3);
+}
+static void test_data_tcp(void **s) {
+    (void)s;
+    run_shutdown(BY_DATA, 0, 1);
+}
+static void test_data_unix_3loops(void **s) {
+    (void)s;
+    run_shutdown(BY_DATA, 1, 3);
+}
+static void test_opened_tcp(void **s) {
+    (void)s;
+    run_shutdown(BY_OPENED, 0, 1);
+}
+static void test_opened_tcp_3loops(void **s) {
+    (void)s;
+    run_shutdown(BY_OPENED, 0, 3);
+}
 
 /* ---- serving returns EVIO_SHUTDOWN ------------------------------------------------------ */
 
@@ -410,6 +434,67 @@ static void test_two_servers(void **state) {
     TS_ASSERT_NO_FAILURES();
 }
 
+/* ---- writes from `closed` during shutdown ----------------------------------------------- */
+
+typedef struct bcast {
+    evio_conn *conns[2]; /* loop thread only (one loop) */
+    int n;
+    int enotconn, ok;
+} bcast;
+
+static evio_action b_opened(evio_conn *c, void *u) {
+    bcast *b = TS_USER(u);
+    if (b->n < 2)
+        b->conns[b->n++] = c;
+    evio_conn_ref(c); /* kept until the test ends, so `closed` may name the other one */
+    return EVIO_NONE;
+}
+
+static evio_action b_closed(evio_conn *c, int err, void *u) {
+    (void)err;
+    bcast *b = TS_USER(u);
+    for (int i = 0; i < b->n; i++) {
+        if (b->conns[i] == c)
+            continue;
+        int r = evio_conn_write(b->conns[i], "goodbye", 7);
+        TS_CHECKF(r == 0 || r == EVIO_ENOTCONN, "write from closed: %d", r);
+        b->ok += r == 0;
+        b->enotconn += r == EVIO_ENOTCONN;
+    }
+    return EVIO_NONE;
+}
+
+static void test_closed_writes_during_shutdown(void **state) {
+    (void)state;
+    ts_reset_failures();
+    bcast b = {0};
+    evio_events ev = EVIO_EVENTS_INIT;
+    ev.opened = b_opened;
+    ev.closed = b_closed;
+    ev.data = echo_data;
+    const char *addrs[] = {"tcp://127.0.0.1:0"};
+    ts_server s;
+    assert_int_equal(ts_server_start(&s, &ev, &b, addrs, 1), 0);
+    int fd[2];
+    for (int i = 0; i < 2; i++) { /* an echo each: both are open on the server */
+        char x;
+        fd[i] = ts_connect_server(&s, 0);
+        TS_CHECK(fd[i] >= 0 && ts_write_all(fd[i], "x", 1) == 0 && ts_read_full(fd[i], &x, 1) == 0);
+    }
+    assert_int_equal(ts_server_stop(&s), 0);
+    for (int i = 0; i < 2; i++) {
+        if (fd[i] >= 0)
+            close(fd[i]);
+    }
+    TS_ASSERT_NO_FAILURES();
+    /* The first closed writes to the other, still open; the second to a closed one. */
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.ok, 1);
+    assert_int_equal(b.enotconn, 1);
+    for (int i = 0; i < b.n; i++)
+        evio_conn_unref(b.conns[i]);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_tick_tcp),
     cmocka_unit_test(test_tick_unix),
@@ -421,6 +506,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_serving_shutdown),
     cmocka_unit_test(test_shutdown_while_streaming),
     cmocka_unit_test(test_two_servers),
+    cmocka_unit_test(test_closed_writes_during_shutdown),
 };
 
 TS_MAIN(tests)

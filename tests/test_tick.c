@@ -7,6 +7,9 @@
  *   entry `*delay_ns` is 1 s every time, and ticks run on one thread.
  * - A delay of 0 or less fires again on the next loop turn (many ticks, quickly).
  * - Ticks keep their period while connections are being served on the same loop.
+ * - A tick that always asks for delay 0 does not starve the loop's I/O (echo still works).
+ * - Output a tick writes to a connection is sent when the tick returns, not when the loop
+ *   next wakes up (the tick asks for a 60 s delay after writing).
  */
 #include "ts.h"
 
@@ -173,11 +176,99 @@ static void test_tick_while_serving(void **state) {
         fail_msg("only %d ticks during 300 ms of traffic", atomic_load(&b.ticks_during));
 }
 
+/* A tick of delay 0, every turn, while a client echoes: the I/O goes on. */
+static evio_action greedy_tick(int64_t *delay_ns, void *udata) {
+    busy_state *b = TS_USER(udata);
+    atomic_fetch_add(&b->ticks_during, 1);
+    *delay_ns = 0;
+    return EVIO_NONE;
+}
+
+static void test_zero_delay_tick_does_not_starve_io(void **state) {
+    (void)state;
+    ts_reset_failures();
+    busy_state b;
+    memset(&b, 0, sizeof b);
+    evio_events ev = EVIO_EVENTS_INIT;
+    ev.tick = greedy_tick;
+    ev.data = busy_data;
+    const char *addrs[] = {"tcp://127.0.0.1:0"};
+    ts_server s;
+    assert_int_equal(ts_server_start(&s, &ev, &b, addrs, 1), 0);
+    int fd = ts_connect_server(&s, 0);
+    TS_CHECK(fd >= 0);
+    for (int i = 0; fd >= 0 && i < 100 && ts_failures() == 0; i++) {
+        char back[8];
+        TS_CHECK(ts_write_all(fd, "ping-pong", 8) == 0);
+        TS_CHECKF(ts_read_full(fd, back, 8) == 0, "echo %d: no answer while ticking", i);
+    }
+    if (fd >= 0)
+        close(fd);
+    assert_int_equal(ts_server_stop(&s), 0);
+    TS_ASSERT_NO_FAILURES();
+    assert_true(atomic_load(&b.ticks_during) > 0);
+}
+
+typedef struct writer_state {
+    evio_conn *conn; /* loop thread only (opened and tick run there: one loop) */
+    int wrote;
+} writer_state;
+
+static evio_action writer_opened(evio_conn *c, void *udata) {
+    writer_state *w = TS_USER(udata);
+    w->conn = c;
+    return EVIO_NONE;
+}
+
+static evio_action writer_data(evio_conn *c, const void *in, size_t len, void *udata) {
+    (void)c, (void)in, (void)len, (void)udata;
+    return EVIO_SHUTDOWN; /* any input ends the test */
+}
+
+static evio_action writer_tick(int64_t *delay_ns, void *udata) {
+    writer_state *w = TS_USER(udata);
+    *delay_ns = 1000000; /* 1 ms until the connection is there */
+    if (w->conn && !w->wrote) {
+        TS_CHECK(evio_conn_write(w->conn, "tick\n", 5) == 0);
+        w->wrote = 1;
+        *delay_ns = 60LL * 1000000000; /* nothing else will wake the loop for a minute */
+    }
+    return EVIO_NONE;
+}
+
+static void test_tick_output_sent_at_once(void **state) {
+    (void)state;
+    ts_reset_failures();
+    writer_state w = {0};
+    evio_events ev = EVIO_EVENTS_INIT;
+    ev.opened = writer_opened;
+    ev.data = writer_data;
+    ev.tick = writer_tick;
+    const char *addrs[] = {"tcp://127.0.0.1:0"};
+    ts_server s;
+    assert_int_equal(ts_server_start(&s, &ev, &w, addrs, 1), 0);
+    int fd = ts_connect_server(&s, 0);
+    TS_CHECK(fd >= 0);
+    int r = EVIO_ETIMEDOUT;
+    if (fd >= 0) {
+        char got[5];
+        TS_CHECKF(ts_read_full(fd, got, 5) == 0 && !memcmp(got, "tick\n", 5),
+                  "output written in tick did not arrive");
+        TS_CHECK(ts_write_all(fd, "x", 1) == 0);
+        r = ts_server_wait(&s, TS_WAIT_TIMEOUT_MS);
+        close(fd);
+    }
+    TS_ASSERT_NO_FAILURES();
+    assert_int_equal(r, 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_tick_tcp),
     cmocka_unit_test(test_tick_unix),
     cmocka_unit_test(test_tick_zero_delay),
     cmocka_unit_test(test_tick_while_serving),
+    cmocka_unit_test(test_zero_delay_tick_does_not_starve_io),
+    cmocka_unit_test(test_tick_output_sent_at_once),
 };
 
 TS_MAIN(tests)

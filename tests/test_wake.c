@@ -29,12 +29,12 @@ typedef struct wstate {
     pthread_cond_t cv;
     evio_conn *conns[8]; /* the first 8 published by opened (referenced) */
     pthread_t threads[8];
-    evio_conn *latest;   /* the last one published */
-    int nconns;          /* published so far */
+    evio_conn *latest; /* the last one published */
+    int nconns;        /* published so far */
     int taken;
-    ts_counter nulls;       /* data calls with no input */
-    ts_counter max_seq;     /* the highest wake sequence a NULL call saw */
-    atomic_long wake_seq;   /* stored before each wake of the burst test */
+    ts_counter nulls;     /* data calls with no input */
+    ts_counter max_seq;   /* the highest wake sequence a NULL call saw */
+    atomic_long wake_seq; /* stored before each wake of the burst test */
     ts_counter closed;
     atomic_int data_after_close;
     atomic_int wrong_thread;
@@ -108,12 +108,10 @@ static evio_action on_data(evio_conn *c, const void *in, size_t len, void *u) {
         int a = evio_conn_write(other, "X", 1);
         int b = evio_conn_set_keepalive(other, 10);
         int d = evio_conn_set_reuse_input(other, 1);
-        atomic_store(&st->cross_result, (a == EVIO_EPERM && b == EVIO_EPERM && d == EVIO_EPERM)
-                                            ? 1
-                                            : -1);
+        atomic_store(&st->cross_result,
+                     (a == EVIO_EPERM && b == EVIO_EPERM && d == EVIO_EPERM) ? 1 : -1);
         if (a != EVIO_EPERM || b != EVIO_EPERM || d != EVIO_EPERM)
-            fprintf(stderr, "[wake] cross-loop calls: write %d keepalive %d reuse %d\n", a, b,
-                    d);
+            fprintf(stderr, "[wake] cross-loop calls: write %d keepalive %d reuse %d\n", a, b, d);
         TS_CHECK(evio_conn_write(c, "done", 4) == 0);
         return EVIO_NONE;
     }
@@ -195,6 +193,30 @@ static int start(ts_server *s, wstate *st, int loops) {
     ev.closed = on_closed;
     const char *addrs[] = {"tcp://127.0.0.1:0"};
     return ts_server_start(s, &ev, st, addrs, 1);
+}
+
+/* Two clients connected one after the other, and their server-side connections (each
+ * holding the reference `opened` took). */
+typedef struct conn_pair {
+    int fd[2];
+    evio_conn *c[2];
+} conn_pair;
+
+static int connect_pair(ts_server *s, wstate *st, conn_pair *p) {
+    for (int i = 0; i < 2; i++) {
+        p->fd[i] = ts_connect_server(s, 0);
+        p->c[i] = p->fd[i] >= 0 ? take_conn(st) : NULL;
+    }
+    return p->c[0] && p->c[1];
+}
+
+static void release_pair(conn_pair *p) {
+    for (int i = 0; i < 2; i++) {
+        if (p->fd[i] >= 0)
+            close(p->fd[i]);
+        if (p->c[i])
+            evio_conn_unref(p->c[i]);
+    }
 }
 
 static void test_wake_each(void **unused) {
@@ -283,8 +305,7 @@ static void test_wake_burst(void **unused) {
                   "no data call after the last of %d wakes (latest seen %ld)", 2 * per,
                   ts_counter_get(&st.max_seq));
         long calls = ts_counter_get(&st.nulls);
-        TS_CHECKF(calls >= 1 && calls <= 2L * per, "%ld data calls for %d wakes", calls,
-                  2 * per);
+        TS_CHECKF(calls >= 1 && calls <= 2L * per, "%ld data calls for %d wakes", calls, 2 * per);
         fprintf(stderr, "[wake] %d wakes gave %ld data calls\n", 2 * per, calls);
     }
     if (fd >= 0)
@@ -328,12 +349,12 @@ static void test_wrong_thread(void **unused) {
     st_init(&st, 1, 0);
     ts_server s;
     assert_int_equal(start(&s, &st, 2), 0);
-    int fa = ts_connect_server(&s, 0);
-    evio_conn *a = fa >= 0 ? take_conn(&st) : NULL;
-    int fb = ts_connect_server(&s, 0);
-    evio_conn *b = fb >= 0 ? take_conn(&st) : NULL;
-    TS_CHECK(a && b);
-    if (a && b) {
+    conn_pair p;
+    int ok = connect_pair(&s, &st, &p);
+    TS_CHECK(ok);
+    evio_conn *a = p.c[0];
+    int fa = p.fd[0], fb = p.fd[1];
+    if (ok) {
         /* From the test thread. */
         TS_CHECK(evio_conn_write(a, "X", 1) == EVIO_EPERM);
         TS_CHECK(evio_conn_set_keepalive(a, 10) == EVIO_EPERM);
@@ -350,20 +371,13 @@ static void test_wrong_thread(void **unused) {
         for (int i = 0; i < 2; i++) {
             int fd = i ? fb : fa;
             TS_CHECK(ts_write_all(fd, "ping", 4) == 0);
-            char p[4];
-            TS_CHECK(ts_read_full(fd, p, 4) == 0 && !memcmp(p, "pong", 4));
+            char pong[4];
+            TS_CHECK(ts_read_full(fd, pong, 4) == 0 && !memcmp(pong, "pong", 4));
             TS_CHECKF(ts_wait_readable(fd, 50) == 0, "a refused write was sent anyway");
         }
     }
-    if (fa >= 0)
-        close(fa);
-    if (fb >= 0)
-        close(fb);
     assert_int_equal(ts_server_stop(&s), 0);
-    if (a)
-        evio_conn_unref(a);
-    if (b)
-        evio_conn_unref(b);
+    release_pair(&p);
     TS_ASSERT_NO_FAILURES();
     st_destroy(&st);
 }
@@ -376,26 +390,18 @@ static void test_write_other_conn_same_loop(void **unused) {
     st_init(&st, 1, 0);
     ts_server s;
     assert_int_equal(start(&s, &st, 1), 0);
-    int fa = ts_connect_server(&s, 0);
-    evio_conn *a = fa >= 0 ? take_conn(&st) : NULL;
-    int fb = ts_connect_server(&s, 0);
-    evio_conn *b = fb >= 0 ? take_conn(&st) : NULL;
-    TS_CHECK(a && b);
-    if (a && b) {
+    conn_pair p;
+    int ok = connect_pair(&s, &st, &p);
+    TS_CHECK(ok);
+    int fa = p.fd[0], fb = p.fd[1];
+    if (ok) {
         TS_CHECK(ts_write_all(fa, "tell", 4) == 0);
         char t[4];
         TS_CHECKF(ts_read_full(fb, t, 4) == 0 && !memcmp(t, "told", 4),
                   "output written to B from A's callback did not reach B");
     }
-    if (fa >= 0)
-        close(fa);
-    if (fb >= 0)
-        close(fb);
     assert_int_equal(ts_server_stop(&s), 0);
-    if (a)
-        evio_conn_unref(a);
-    if (b)
-        evio_conn_unref(b);
+    release_pair(&p);
     TS_ASSERT_NO_FAILURES();
     st_destroy(&st);
 }
@@ -409,13 +415,13 @@ static void test_wake_actions(void **unused) {
     st_init(&st, 1, 1);
     ts_server s;
     assert_int_equal(start(&s, &st, 2), 0);
-    int f1 = ts_connect_server(&s, 0);
-    evio_conn *c1 = f1 >= 0 ? take_conn(&st) : NULL;
-    int f2 = ts_connect_server(&s, 0);
-    evio_conn *c2 = f2 >= 0 ? take_conn(&st) : NULL;
-    TS_CHECK(c1 && c2);
+    conn_pair p;
+    int ok = connect_pair(&s, &st, &p);
+    TS_CHECK(ok);
+    evio_conn *c1 = p.c[0], *c2 = p.c[1];
+    int f1 = p.fd[0], f2 = p.fd[1];
     int r = EVIO_ETIMEDOUT;
-    if (c1 && c2) {
+    if (ok) {
         atomic_store(&st.wake_action, EVIO_CLOSE);
         TS_CHECK(evio_conn_wake(c1) == 0);
         char w;
@@ -431,14 +437,7 @@ static void test_wake_actions(void **unused) {
     }
     if (r == EVIO_ETIMEDOUT)
         r = ts_server_stop(&s);
-    if (f1 >= 0)
-        close(f1);
-    if (f2 >= 0)
-        close(f2);
-    if (c1)
-        evio_conn_unref(c1);
-    if (c2)
-        evio_conn_unref(c2);
+    release_pair(&p);
     TS_ASSERT_NO_FAILURES();
     assert_int_equal(r, 0);
     assert_int_equal(ts_counter_get(&st.closed), 2);
@@ -507,8 +506,10 @@ static void test_wake_races_close(void **unused) {
         TS_CHECKF(ts_counter_wait_ge(&st.closed, closed_before + 1, TS_WAIT_TIMEOUT_MS) == 0,
                   "iteration %d: closed not called", i);
         pthread_join(t, NULL);
-        TS_CHECKF(h.saw_enotconn, "iteration %d: wake never returned EVIO_ENOTCONN after close "
-                                  "(%ld wakes)", i, h.wakes);
+        TS_CHECKF(h.saw_enotconn,
+                  "iteration %d: wake never returned EVIO_ENOTCONN after close "
+                  "(%ld wakes)",
+                  i, h.wakes);
         TS_CHECKF(evio_conn_wake(c) == EVIO_ENOTCONN, "iteration %d: wake after closed", i);
         if (i % 3 == 2)
             close(fd);

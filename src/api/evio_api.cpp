@@ -221,11 +221,9 @@ EVIO_EXPORT int evio_conn_set_reuse_input(evio_conn *conn, int on) {
         return rc;
     Conn *c = evio::from_handle(conn);
     if (c->transport == evio::Transport::Udp)
-        return 0; // always the shared buffer
-    c->reuse_input = on != 0;
-    if (c->reuse_input)
-        std::vector<char>().swap(c->in_copy);
-    return 0;
+        return 0;             // always the shared buffer
+    c->reuse_input = on != 0; // the copy buffer is released at the next read, not here:
+    return 0;                 // the `in` of a running `data` may point into it
 }
 
 EVIO_EXPORT int evio_input_stream_begin(evio_input_stream *is, const void *in, size_t len,

@@ -25,6 +25,7 @@ constexpr size_t kHighWatermark = 1u << 20;     // stop reading above this much 
 constexpr size_t kLowWatermark = 256u << 10;    // resume below this
 constexpr int64_t kAcceptPauseNs = 100'000'000; // after EMFILE & co
 constexpr size_t kDirectWrite = 32u << 10;      // writes this large skip the output buffer
+constexpr int kDiscardReads = 16;               // unread input discarded before a close
 
 thread_local Loop *t_current = nullptr;
 
@@ -104,8 +105,13 @@ void Loop::run() {
     while (!server_.stopping()) {
         int64_t now = now_ns();
         if (ticking_ && now >= next_tick_ns_) {
+            // At most one tick per turn, and never instead of polling: a tick that asks
+            // for no delay (or takes longer than its delay) must not starve the I/O.
             run_tick(now);
-            continue; // re-check stopping, recompute the timeout
+            flush_dirty(); // output written in tick goes out now, not after the next wait
+            if (server_.stopping())
+                break;
+            now = now_ns();
         }
         for (Listener *l : listeners_) {
             if (l->paused && now >= l->resume_at_ns && poller_->add(l->fd, kReadable, l) == 0)
@@ -132,7 +138,10 @@ void Loop::run_tick(int64_t now) {
     int64_t delay = 1'000'000'000;
     const evio_events &ev = server_.events();
     evio_action a = ev.tick(&delay, ev.udata);
-    next_tick_ns_ = now + (delay > 0 ? delay : 0);
+    if (delay < 0)
+        delay = 0;
+    // A huge delay means "not for a long while": saturate instead of overflowing.
+    next_tick_ns_ = delay > INT64_MAX - now ? INT64_MAX : now + delay;
     if (a == EVIO_SHUTDOWN)
         server_.shutdown();
 }
@@ -181,7 +190,11 @@ void Loop::on_accept(Listener *l) {
             int e = errno;
             if (e == EAGAIN || e == EWOULDBLOCK)
                 return;
-            if (e == EINTR || e == ECONNABORTED || e == EPROTO || e == EPERM)
+            // accept(2): the new connection's pending network errors are to be treated
+            // like EAGAIN by retrying; they say nothing about the listener.
+            if (e == EINTR || e == ECONNABORTED || e == EPROTO || e == EPERM || e == ENETDOWN ||
+                e == ENOPROTOOPT || e == EHOSTDOWN || e == ENONET || e == EHOSTUNREACH ||
+                e == EOPNOTSUPP || e == ENETUNREACH)
                 continue;
             // EMFILE, ENFILE, ENOBUFS, ENOMEM…: the backlog cannot drain now. Stop watching
             // the listener for a while instead of spinning on it; never end the loop.
@@ -243,18 +256,8 @@ void Loop::open_conn(const Handoff &h) {
 void Loop::on_conn(Conn *c, uint32_t events) {
     if (c->state == Conn::State::Closed)
         return;
-    if ((events & (kWritable | kHangup)) && !c->out.empty()) {
-        if (!flush(c))
-            return;
-        if (c->out.empty() && c->state == Conn::State::Closing) {
-            close_conn(c, 0);
-            return;
-        }
-        if (c->out.empty() && c->state == Conn::State::Detaching) {
-            detach_conn(c);
-            return;
-        }
-    }
+    if ((events & (kWritable | kHangup)) && !c->out.empty() && !flush(c))
+        return;
     if (!(events & (kReadable | kHangup)) || c->state != Conn::State::Open || c->read_paused)
         return;
     ssize_t n = ::read(c->fd, readbuf_.data(), readbuf_.size());
@@ -266,6 +269,8 @@ void Loop::on_conn(Conn *c, uint32_t events) {
         if (!c->reuse_input) {
             c->in_copy.assign(readbuf_.data(), readbuf_.data() + n);
             in = c->in_copy.data();
+        } else if (c->in_copy.capacity() != 0) {
+            std::vector<char>().swap(c->in_copy); // reuse_input was switched on
         }
         current_ = c;
         after_callback(c, ev.data(c_handle(c), in, static_cast<size_t>(n), ev.udata));
@@ -370,6 +375,8 @@ int Loop::write(Conn *c, const void *buf, size_t len) {
 
 void Loop::after_callback(Conn *c, int action) {
     current_ = nullptr;
+    if (action == EVIO_SHUTDOWN)
+        server_.shutdown(); // even if the flush below finds the connection gone
     if (c->state != Conn::State::Closed && !c->out.empty())
         flush(c);
     flush_dirty();
@@ -389,9 +396,6 @@ void Loop::after_callback(Conn *c, int action) {
             detach_conn(c);
         }
         break;
-    case EVIO_SHUTDOWN:
-        server_.shutdown();
-        break;
     default:
         break;
     }
@@ -399,7 +403,7 @@ void Loop::after_callback(Conn *c, int action) {
 
 bool Loop::flush(Conn *c) {
     if (c->out.empty())
-        return true;
+        return c->state == Conn::State::Open;
     const evio_events &ev = server_.events();
     if (ev.prewrite)
         ev.prewrite(c_handle(c), ev.udata);
@@ -414,6 +418,16 @@ bool Loop::flush(Conn *c) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
         close_conn(c, n < 0 ? from_errno(errno) : EVIO_EIO);
+        return false;
+    }
+    // Whoever wrote this output (the connection's own callback, or another connection's
+    // or tick), a close or detach waiting for it completes as soon as it is out.
+    if (c->out.empty() && c->state == Conn::State::Closing) {
+        close_conn(c, 0);
+        return false;
+    }
+    if (c->out.empty() && c->state == Conn::State::Detaching) {
+        detach_conn(c);
         return false;
     }
     set_interest(c);
@@ -468,10 +482,26 @@ void Loop::close_conn(Conn *c, int err) {
     const evio_events &ev = server_.events();
     if (ev.closed && ev.closed(c_handle(c), err, ev.udata) == EVIO_SHUTDOWN)
         server_.shutdown();
+    if (err == 0)
+        discard_input(c->fd);
     ::close(c->fd); // after `closed`: the number is not reused while user code sees it
     c->fd = -1;
     c->out.clear();
     graveyard_.push_back(c); // the loop's reference, dropped after this turn
+}
+
+// Input nobody will read makes close() reset the connection (TCP sends RST, a unix peer
+// gets ECONNRESET), and a reset throws away output still in the kernel's send queue: the
+// end of the last response. Read what is there (bounded: a peer that keeps sending gets
+// its reset) so that an orderly close stays orderly.
+void Loop::discard_input(int fd) {
+    for (int i = 0; i < kDiscardReads; i++) {
+        ssize_t n = ::read(fd, readbuf_.data(), readbuf_.size());
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || static_cast<size_t>(n) < readbuf_.size())
+            return;
+    }
 }
 
 void Loop::detach_conn(Conn *c) {
@@ -479,6 +509,11 @@ void Loop::detach_conn(Conn *c) {
     poller_->remove(c->fd);
     c->closed.store(true, std::memory_order_release);
     unlink(c);
+    if (!c->local_known) { // evio_conn_local_addr() in `detached`, where fd is the user's
+        c->local_len = sizeof c->local;
+        c->local_known =
+            getsockname(c->fd, reinterpret_cast<sockaddr *>(&c->local), &c->local_len) == 0;
+    }
     int fd = c->fd;
     c->fd = -1;
     int fl = fcntl(fd, F_GETFL);
@@ -518,6 +553,7 @@ void Loop::shutdown_all() {
         flush(c); // best effort: whatever the socket takes now
         close_conn(c, 0);
     }
+    flush_dirty(); // a `closed` above may have written to a connection closed after it
     for (Conn *c : graveyard_)
         c->unref();
     graveyard_.clear();

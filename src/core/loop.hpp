@@ -78,6 +78,7 @@ class Loop {
     void set_interest(Conn *c);
     void close_conn(Conn *c, int err);
     void detach_conn(Conn *c);
+    void discard_input(int fd);
     void unlink(Conn *c);
     void run_tick(int64_t now);
     int next_timeout(int64_t now) const;

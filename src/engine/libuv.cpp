@@ -123,6 +123,7 @@ class UvPoller final : public Poller {
         uv_poll_t handle;
         UvPoller *self;
         void *tag;
+        int events;     ///< the UV_READABLE/UV_WRITABLE set last started
         uint64_t batch; ///< the uv_run() whose events hold this watch's entry
         size_t slot;    ///< 1 + index of that entry in ready_
     };
@@ -134,6 +135,7 @@ class UvPoller final : public Poller {
         if (interest & kWritable)
             ev |= UV_WRITABLE;
         int rc = ev ? uv_poll_start(&w->handle, ev, on_poll) : uv_poll_stop(&w->handle);
+        w->events = rc == 0 ? ev : 0;
         return uv_code(rc);
     }
 
@@ -142,8 +144,15 @@ class UvPoller final : public Poller {
         if (w->tag == nullptr)
             return;
         uint32_t r = 0;
-        if (status < 0)
+        if (status < 0) {
+            // On POLLERR libuv has stopped the handle itself (uv__poll_io), but the loop
+            // still thinks it is watched: re-arm it, so a connection with input left to
+            // read before its error is not forgotten. The loop reads or writes now and
+            // meets the error (and closes), so this cannot spin.
             r = kHangup | kReadable;
+            if (w->events != 0)
+                uv_poll_start(h, w->events, on_poll);
+        }
         if (events & UV_READABLE)
             r |= kReadable;
         if (events & UV_WRITABLE)

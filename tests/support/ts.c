@@ -154,7 +154,9 @@ uint64_t ts_seed(void) {
     return seed_value;
 }
 
-void ts_rng_seed(ts_rng *r, uint64_t seed) { r->s = splitmix64(seed); }
+void ts_rng_seed(ts_rng *r, uint64_t seed) {
+    r->s = splitmix64(seed);
+}
 
 uint64_t ts_rng_next(ts_rng *r) {
     r->s += 0x9e3779b97f4a7c15ULL;
@@ -164,7 +166,9 @@ uint64_t ts_rng_next(ts_rng *r) {
     return x ^ (x >> 31);
 }
 
-uint64_t ts_rng_below(ts_rng *r, uint64_t n) { return n ? ts_rng_next(r) % n : 0; }
+uint64_t ts_rng_below(ts_rng *r, uint64_t n) {
+    return n ? ts_rng_next(r) % n : 0;
+}
 
 void ts_rng_fill(ts_rng *r, void *buf, size_t n) {
     unsigned char *p = buf;
@@ -404,8 +408,7 @@ int ts_echo_verify(int fd, const unsigned char *out, size_t n, char *err, size_t
                 break;
             }
             if (k < 0 && errno != EAGAIN && errno != EINTR) {
-                snprintf(err, errlen, "read after %zu of %zu bytes: %s", got, n,
-                         strerror(errno));
+                snprintf(err, errlen, "read after %zu of %zu bytes: %s", got, n, strerror(errno));
                 rc = -1;
                 break;
             }
@@ -415,8 +418,8 @@ int ts_echo_verify(int fd, const unsigned char *out, size_t n, char *err, size_t
                     while (buf[i] == out[got + i])
                         i++;
                     snprintf(err, errlen,
-                             "mismatch at byte %zu of %zu: got 0x%02x, expected 0x%02x",
-                             got + i, n, buf[i], out[got + i]);
+                             "mismatch at byte %zu of %zu: got 0x%02x, expected 0x%02x", got + i, n,
+                             buf[i], out[got + i]);
                     rc = -1;
                     break;
                 }
@@ -426,8 +429,7 @@ int ts_echo_verify(int fd, const unsigned char *out, size_t n, char *err, size_t
         if (sent < n && (p.revents & POLLOUT)) {
             ssize_t w = send(fd, out + sent, n - sent, MSG_NOSIGNAL);
             if (w < 0 && errno != EAGAIN && errno != EINTR) {
-                snprintf(err, errlen, "send after %zu of %zu bytes: %s", sent, n,
-                         strerror(errno));
+                snprintf(err, errlen, "send after %zu of %zu bytes: %s", sent, n, strerror(errno));
                 rc = -1;
                 break;
             }
@@ -567,7 +569,9 @@ int ts_server_stop(ts_server *s) {
 
 /* ---- CPUs ----------------------------------------------------------------------------- */
 
-int ts_ncpu_online(void) { return (int)sysconf(_SC_NPROCESSORS_ONLN); }
+int ts_ncpu_online(void) {
+    return (int)sysconf(_SC_NPROCESSORS_ONLN);
+}
 
 int ts_ncpu_affinity(void) {
     cpu_set_t set;

@@ -33,7 +33,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include <setjmp.h>
+#include <setjmp.h> /* before cmocka.h, which needs jmp_buf */
+
 #include <cmocka.h>
 
 /* Timeout of every blocking client operation (a hung server fails, never hangs). */
@@ -54,22 +55,22 @@ const char *ts_first_failure(void);
 void ts_reset_failures(void);
 
 /* Check a condition on any thread; records the failure instead of jumping. */
-#define TS_CHECK(cond)                                                                     \
-    do {                                                                                   \
-        if (!(cond))                                                                       \
-            ts_fail_at(__FILE__, __LINE__, "check failed: %s", #cond);                     \
+#define TS_CHECK(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ts_fail_at(__FILE__, __LINE__, "check failed: %s", #cond);                             \
     } while (0)
-#define TS_CHECKF(cond, ...)                                                               \
-    do {                                                                                   \
-        if (!(cond))                                                                       \
-            ts_fail_at(__FILE__, __LINE__, __VA_ARGS__);                                   \
+#define TS_CHECKF(cond, ...)                                                                       \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ts_fail_at(__FILE__, __LINE__, __VA_ARGS__);                                           \
     } while (0)
 
 /* On the cmocka test thread: fail the test if any thread recorded a failure. */
-#define TS_ASSERT_NO_FAILURES()                                                            \
-    do {                                                                                   \
-        if (ts_failures() != 0)                                                            \
-            fail_msg("%d failure(s) recorded; first: %s", ts_failures(), ts_first_failure()); \
+#define TS_ASSERT_NO_FAILURES()                                                                    \
+    do {                                                                                           \
+        if (ts_failures() != 0)                                                                    \
+            fail_msg("%d failure(s) recorded; first: %s", ts_failures(), ts_first_failure());      \
     } while (0)
 
 /* ---- server runner ---------------------------------------------------------------------- */
@@ -103,8 +104,8 @@ typedef struct ts_server {
     struct sockaddr_storage addr[TS_MAX_ADDRS];
     socklen_t addrlen[TS_MAX_ADDRS];
     char addrstr[TS_MAX_ADDRS][TS_ADDR_LEN]; /* evio_server_addr_string */
-    pthread_t serve_thread;   /* the thread that called evio_serve() */
-    evio_events run_ev;       /* what evio_serve() really got (wrappers installed) */
+    pthread_t serve_thread;                  /* the thread that called evio_serve() */
+    evio_events run_ev;                      /* what evio_serve() really got (wrappers installed) */
 
     atomic_int stop;
     atomic_int ticks; /* number of tick wrapper calls */
@@ -202,11 +203,11 @@ int ts_ncpu_online(void);
 int ts_ncpu_affinity(void);
 
 /* main(): optional argv[1] is a cmocka test-name filter (wildcards * and ?). */
-#define TS_MAIN(tests)                                                                     \
-    int main(int argc, char **argv) {                                                      \
-        if (argc > 1)                                                                      \
-            cmocka_set_test_filter(argv[1]);                                               \
-        return cmocka_run_group_tests(tests, NULL, NULL);                                  \
+#define TS_MAIN(tests)                                                                             \
+    int main(int argc, char **argv) {                                                              \
+        if (argc > 1)                                                                              \
+            cmocka_set_test_filter(argv[1]);                                                       \
+        return cmocka_run_group_tests(tests, NULL, NULL);                                          \
     }
 
 #endif

@@ -72,9 +72,14 @@ pub trait Handler {
     }
 
     /// Called on the first loop right after `serving`, then again after `*delay`, which is
-    /// one second on entry; set it to choose the next delay (zero: on the next loop turn).
+    /// one second on entry; set it to choose the next delay (zero: on the next loop turn;
+    /// [`Duration::MAX`]: never again).
+    ///
+    /// The default implementation asks for no further tick, so a server without ticks
+    /// does not wake up for them (an event loop waiting with a timeout costs a kernel
+    /// timer per wait).
     fn tick(&self, delay: &mut Duration) -> Action {
-        let _ = delay;
+        *delay = Duration::MAX;
         Action::None
     }
 }
@@ -484,7 +489,8 @@ unsafe extern "C" fn on_prewrite<H: Handler>(conn: *mut sys::evio_conn, udata: *
     {
         // prewrite cannot return an action: wake the connection so that the next
         // callback (data, which sees the panic) shuts the server down. For a UDP sender
-        // (no wake) the next callback of any kind, or the next tick, does it.
+        // (no wake) the next callback of any kind does it (the next datagram, or a tick if
+        // the handler has one).
         // SAFETY: valid connection; wake may be called from the loop thread.
         unsafe { sys::evio_conn_wake(c.raw()) };
     }

@@ -5,7 +5,7 @@ mod common;
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Sender};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -73,7 +73,17 @@ impl Handler for Wakeable {
     }
 }
 
-fn wake_from_another_thread_then_error_after_close(engine: Engine, _: &str) {
+/// A `Wakeable` server on `loops` loops: the handler, the wakers `opened` sends and the
+/// errors `closed` reports.
+fn start_wakeable(
+    engine: Engine,
+    loops: usize,
+) -> (
+    Running,
+    Arc<Wakeable>,
+    Receiver<Waker>,
+    Receiver<Option<Error>>,
+) {
     let (ctl, rx) = Control::new();
     let (wtx, wrx) = channel();
     let (ctx, crx) = channel();
@@ -86,9 +96,14 @@ fn wake_from_another_thread_then_error_after_close(engine: Engine, _: &str) {
     let srv = start_with(
         h.clone(),
         rx,
-        Opts::loops(2).engine(engine),
+        Opts::loops(loops).engine(engine),
         &["tcp://127.0.0.1:0"],
     );
+    (srv, h, wrx, crx)
+}
+
+fn wake_from_another_thread_then_error_after_close(engine: Engine, _: &str) {
+    let (srv, h, wrx, crx) = start_wakeable(engine, 2);
 
     let mut c = tcp(srv.ip(0));
     let waker = wrx.recv_timeout(TIMEOUT).expect("waker from opened");
@@ -120,21 +135,7 @@ fn wake_from_another_thread_then_error_after_close(engine: Engine, _: &str) {
 }
 
 fn wakes_race_with_close(engine: Engine, _: &str) {
-    let (ctl, rx) = Control::new();
-    let (wtx, wrx) = channel();
-    let (ctx, crx) = channel();
-    let h = Arc::new(Wakeable {
-        ctl,
-        wakers: Mutex::new(wtx),
-        closed: Mutex::new(ctx),
-        empty_data: AtomicUsize::new(0),
-    });
-    let srv = start_with(
-        h.clone(),
-        rx,
-        Opts::loops(2).engine(engine),
-        &["tcp://127.0.0.1:0"],
-    );
+    let (srv, _h, wrx, crx) = start_wakeable(engine, 2);
     let mut c = tcp(srv.ip(0));
     let waker = wrx.recv_timeout(TIMEOUT).unwrap();
     let mut buf = [0u8; 6];
@@ -175,21 +176,7 @@ fn wakes_race_with_close(engine: Engine, _: &str) {
 }
 
 fn waker_outlives_server_while_connection_open(engine: Engine, _: &str) {
-    let (ctl, rx) = Control::new();
-    let (wtx, wrx) = channel();
-    let (ctx, crx) = channel();
-    let h = Arc::new(Wakeable {
-        ctl,
-        wakers: Mutex::new(wtx),
-        closed: Mutex::new(ctx),
-        empty_data: AtomicUsize::new(0),
-    });
-    let srv = start_with(
-        h.clone(),
-        rx,
-        Opts::loops(1).engine(engine),
-        &["tcp://127.0.0.1:0"],
-    );
+    let (srv, _h, wrx, crx) = start_wakeable(engine, 1);
     let mut c = tcp(srv.ip(0));
     let waker = wrx.recv_timeout(TIMEOUT).unwrap();
     // Shut down with the connection still open: closed is called for it.
