@@ -215,7 +215,8 @@ typedef struct evio_events {
      * Called on the first loop right after `serving`, then again after the delay it
      * stores in `*delay_ns` (nanoseconds; `*delay_ns` is 1 second on entry, and a value
      * of 0 or less fires again on the next loop turn, after the loop has polled its
-     * connections). Output a tick writes with evio_conn_write() is sent when it returns.
+     * connections; `INT64_MAX` means never again). Output a tick writes with
+     * evio_conn_write() is sent when it returns.
      */
     evio_action (*tick)(int64_t *delay_ns, void *udata);
 

@@ -10,6 +10,7 @@
  * - A tick that always asks for delay 0 does not starve the loop's I/O (echo still works).
  * - Output a tick writes to a connection is sent when the tick returns, not when the loop
  *   next wakes up (the tick asks for a 60 s delay after writing).
+ * - A delay of INT64_MAX means no further tick (and does not overflow into "now").
  */
 #include "ts.h"
 
@@ -262,6 +263,50 @@ static void test_tick_output_sent_at_once(void **state) {
     assert_int_equal(r, 0);
 }
 
+static atomic_int once_ticks;
+
+static evio_action once_tick(int64_t *delay_ns, void *udata) {
+    (void)udata;
+    atomic_fetch_add(&once_ticks, 1);
+    *delay_ns = INT64_MAX;
+    return EVIO_NONE;
+}
+
+static evio_action echo_or_stop(evio_conn *c, const void *in, size_t len, void *udata) {
+    (void)udata;
+    if (len == 1 && *(const char *)in == 'q')
+        return EVIO_SHUTDOWN;
+    TS_CHECK(evio_conn_write(c, in, len) == 0);
+    return EVIO_NONE;
+}
+
+static void test_tick_never_again(void **state) {
+    (void)state;
+    ts_reset_failures();
+    atomic_store(&once_ticks, 0);
+    evio_events ev = EVIO_EVENTS_INIT;
+    ev.tick = once_tick;
+    ev.data = echo_or_stop;
+    const char *addrs[] = {"tcp://127.0.0.1:0"};
+    ts_server s;
+    assert_int_equal(ts_server_start(&s, &ev, NULL, addrs, 1), 0);
+    int fd = ts_connect_server(&s, 0);
+    TS_CHECK(fd >= 0);
+    int r = EVIO_ETIMEDOUT;
+    if (fd >= 0) {
+        for (int i = 0; i < 50; i++) { /* many loop turns */
+            char back[4];
+            TS_CHECK(ts_write_all(fd, "echo", 4) == 0 && ts_read_full(fd, back, 4) == 0);
+        }
+        TS_CHECK(ts_write_all(fd, "q", 1) == 0);
+        r = ts_server_wait(&s, TS_WAIT_TIMEOUT_MS);
+        close(fd);
+    }
+    TS_ASSERT_NO_FAILURES();
+    assert_int_equal(r, 0);
+    assert_int_equal(atomic_load(&once_ticks), 1);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_tick_tcp),
     cmocka_unit_test(test_tick_unix),
@@ -269,6 +314,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_tick_while_serving),
     cmocka_unit_test(test_zero_delay_tick_does_not_starve_io),
     cmocka_unit_test(test_tick_output_sent_at_once),
+    cmocka_unit_test(test_tick_never_again),
 };
 
 TS_MAIN(tests)
