@@ -8,6 +8,7 @@
  *   (local = the server's bound address, remote = the client's own address) and
  *   evio_addr_string() formats them as documented.
  * - evio_addr_string() on hand-made addresses: formats, truncation, bad input.
+ * - A unix client that bound its socket to a path: the remote address is that path.
  */
 #include "ts.h"
 
@@ -228,6 +229,48 @@ static void test_greeting_context_addresses(void **state_) {
     pthread_mutex_destroy(&st.mu);
 }
 
+static void test_named_unix_peer(void **state_) {
+    (void)state_;
+    ts_reset_failures();
+    state st;
+    memset(&st, 0, sizeof st);
+    pthread_mutex_init(&st.mu, NULL);
+    ts_counter_init(&st.closed);
+    char dir[256], uaddr[512], upath[300], cpath[300];
+    assert_int_equal(ts_tmpdir(dir, sizeof dir), 0);
+    snprintf(upath, sizeof upath, "%s/server.sock", dir);
+    snprintf(cpath, sizeof cpath, "%s/a-client-with-a-long-enough-name.sock", dir);
+    snprintf(uaddr, sizeof uaddr, "unix://%s", upath);
+    const char *addrs[] = {uaddr};
+    evio_events ev = EVIO_EVENTS_INIT;
+    ev.opened = on_opened;
+    ev.data = on_data;
+    ev.closed = on_closed;
+    ts_server s;
+    assert_int_equal(ts_server_start(&s, &ev, &st, addrs, 1), 0);
+
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un me, srv;
+    socklen_t melen = ts_unix_addr(&me, cpath), srvlen = ts_unix_addr(&srv, upath);
+    TS_CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&me, melen) == 0);
+    TS_CHECK(ts_set_timeouts(fd, TS_IO_TIMEOUT_MS) == 0);
+    TS_CHECK(connect(fd, (struct sockaddr *)&srv, srvlen) == 0);
+    char got[16];
+    TS_CHECK(ts_read_full(fd, got, 8) == 0 && !memcmp(got, "hello 0\n", 8)); /* opened ran */
+    pthread_mutex_lock(&st.mu);
+    rec rc = st.recs[st.nrecs - 1];
+    pthread_mutex_unlock(&st.mu);
+    TS_CHECKF(rc.remote.ss_family == AF_UNIX && !strcmp(rc.remote_str, cpath),
+              "remote of a bound unix client '%s', want '%s'", rc.remote_str, cpath);
+    close(fd);
+    TS_CHECK(ts_counter_wait_ge(&st.closed, 1, TS_WAIT_TIMEOUT_MS) == 0);
+    assert_int_equal(ts_server_stop(&s), 0);
+    TS_ASSERT_NO_FAILURES();
+    ts_rmtree(dir);
+    ts_counter_destroy(&st.closed);
+    pthread_mutex_destroy(&st.mu);
+}
+
 /* evio_addr_string on addresses made by hand. */
 static void test_addr_string(void **state_) {
     (void)state_;
@@ -335,6 +378,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_greeting_context_addresses),
     cmocka_unit_test(test_greeting_before_input),
     cmocka_unit_test(test_addr_string),
+    cmocka_unit_test(test_named_unix_peer),
 };
 
 TS_MAIN(tests)

@@ -165,21 +165,22 @@ EVIO_EXPORT const struct sockaddr *evio_conn_local_addr(evio_conn *conn, socklen
     if (check_conn(conn, "evio_conn_local_addr"))
         return nullptr;
     Conn *c = evio::from_handle(conn);
-    if (!c->local_known) {
+    if (!c->local.known()) {
         if (c->fd < 0) {
             fail(EVIO_ENOTCONN, "evio_conn_local_addr: connection is closed");
             return nullptr;
         }
-        c->local_len = sizeof c->local;
-        if (getsockname(c->fd, reinterpret_cast<sockaddr *>(&c->local), &c->local_len) != 0) {
+        sockaddr_storage ss{};
+        socklen_t sl = sizeof ss;
+        if (getsockname(c->fd, reinterpret_cast<sockaddr *>(&ss), &sl) != 0) {
             evio::fail_errno(evio::from_errno(errno), "evio_conn_local_addr: getsockname");
             return nullptr;
         }
-        c->local_known = true;
+        c->local.set(reinterpret_cast<sockaddr *>(&ss), sl);
     }
     if (len)
-        *len = c->local_len;
-    return reinterpret_cast<const sockaddr *>(&c->local);
+        *len = c->local.len();
+    return c->local.get();
 }
 
 EVIO_EXPORT const struct sockaddr *evio_conn_remote_addr(evio_conn *conn, socklen_t *len) {
@@ -187,8 +188,8 @@ EVIO_EXPORT const struct sockaddr *evio_conn_remote_addr(evio_conn *conn, sockle
         return nullptr;
     Conn *c = evio::from_handle(conn);
     if (len)
-        *len = c->remote_len;
-    return reinterpret_cast<const sockaddr *>(&c->remote);
+        *len = c->remote.len();
+    return c->remote.get();
 }
 
 EVIO_EXPORT int evio_addr_string(const struct sockaddr *addr, socklen_t len, char *buf,

@@ -1,10 +1,12 @@
 // A connection (the evio_conn behind the C handle) and the other things a loop watches.
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +38,37 @@ struct Listener : IoHandle {
     socklen_t bound_len = 0;
     bool paused = false; ///< accept stopped after EMFILE & co, until `resume_at`
     int64_t resume_at_ns = 0;
+};
+
+/// A socket address kept small: IPv4, IPv6 and unnamed unix peers inline (28 bytes, not a
+/// 128-byte sockaddr_storage per connection), a named unix address on the heap.
+class CompactAddr {
+  public:
+    void set(const sockaddr *sa, socklen_t len) {
+        if (len <= sizeof inline_) {
+            big_.reset();
+            std::memcpy(&inline_, sa, len);
+        } else {
+            if (!big_)
+                big_ = std::make_unique<sockaddr_storage>();
+            std::memcpy(big_.get(), sa, len < sizeof *big_ ? len : sizeof *big_);
+        }
+        len_ = len;
+    }
+    bool known() const { return len_ != 0; }
+    socklen_t len() const { return len_; }
+    const sockaddr *get() const {
+        return big_ ? reinterpret_cast<const sockaddr *>(big_.get()) : &inline_.sa;
+    }
+
+  private:
+    union {
+        sockaddr sa;
+        sockaddr_in in4;
+        sockaddr_in6 in6;
+    } inline_{};
+    std::unique_ptr<sockaddr_storage> big_;
+    socklen_t len_ = 0;
 };
 
 /// Output bytes waiting for the socket. Keeps its memory between uses (no allocation
@@ -87,16 +120,13 @@ struct Conn : IoHandle {
     bool dirty = false;       ///< in the loop's list of connections to flush
     bool read_paused = false; ///< backpressure: too much unsent output
     uint32_t interest = 0;    ///< what the poller watches now (kReadable | kWritable)
-    bool local_known = false;
     int fd = -1;
     int addr_index = 0;
     Loop *loop = nullptr;             ///< owner; compared, never dereferenced off-thread
     std::shared_ptr<Mailbox> mailbox; ///< the owner's queue; outlives the loop
     void *context = nullptr;
-    sockaddr_storage remote{};
-    socklen_t remote_len = 0;
-    sockaddr_storage local{};
-    socklen_t local_len = 0;
+    CompactAddr remote; ///< the peer (for UDP: the sender of the current datagram)
+    CompactAddr local;  ///< asked of the kernel on first use (getsockname)
     OutBuffer out;
     std::vector<char> in_copy; ///< the connection's own input copy (reuse_input off)
     Conn *prev = nullptr;      ///< loop's list of open connections
@@ -114,7 +144,8 @@ struct UdpSocket : IoHandle {
     ListenSpec spec;
     sockaddr_storage bound{};
     socklen_t bound_len = 0;
-    Conn conn; ///< reused for every datagram; never reference counted
+    sockaddr_storage from{}; ///< recvfrom() buffer, copied into conn.remote
+    Conn conn;               ///< reused for every datagram; never reference counted
 };
 
 /// The C handle of a connection and back (evio_conn is never defined: it is a Conn).

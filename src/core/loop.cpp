@@ -231,8 +231,7 @@ void Loop::open_conn(const Handoff &h) {
     }
     c->fd = h.fd;
     c->addr_index = h.addr_index;
-    c->remote = h.remote;
-    c->remote_len = h.remote_len;
+    c->remote.set(reinterpret_cast<const sockaddr *>(&h.remote), h.remote_len);
     c->loop = this;
     c->mailbox = mailbox_;
     c->interest = kReadable;
@@ -291,22 +290,22 @@ void Loop::on_udp(UdpSocket *u) {
     const evio_events &ev = server_.events();
     Conn &c = u->conn;
     for (int i = 0; i < kUdpBatch; i++) {
-        c.remote_len = sizeof c.remote;
+        socklen_t from_len = sizeof u->from;
         ssize_t n = recvfrom(u->fd, readbuf_.data(), readbuf_.size(), 0,
-                             reinterpret_cast<sockaddr *>(&c.remote), &c.remote_len);
+                             reinterpret_cast<sockaddr *>(&u->from), &from_len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             return; // EAGAIN, or a stray ICMP error: nothing to read now
         }
+        c.remote.set(reinterpret_cast<const sockaddr *>(&u->from), from_len);
         evio_action a = EVIO_NONE;
         if (ev.data)
             a = ev.data(c_handle(&c), readbuf_.data(), static_cast<size_t>(n), ev.udata);
         if (!c.out.empty()) {
             if (ev.prewrite)
                 ev.prewrite(c_handle(&c), ev.udata);
-            sendto(u->fd, c.out.data(), c.out.size(), MSG_NOSIGNAL,
-                   reinterpret_cast<sockaddr *>(&c.remote), c.remote_len);
+            sendto(u->fd, c.out.data(), c.out.size(), MSG_NOSIGNAL, c.remote.get(), c.remote.len());
             c.out.clear();
         }
         if (a == EVIO_SHUTDOWN) {
@@ -509,10 +508,11 @@ void Loop::detach_conn(Conn *c) {
     poller_->remove(c->fd);
     c->closed.store(true, std::memory_order_release);
     unlink(c);
-    if (!c->local_known) { // evio_conn_local_addr() in `detached`, where fd is the user's
-        c->local_len = sizeof c->local;
-        c->local_known =
-            getsockname(c->fd, reinterpret_cast<sockaddr *>(&c->local), &c->local_len) == 0;
+    if (!c->local.known()) { // evio_conn_local_addr() in `detached`, where fd is the user's
+        sockaddr_storage ss{};
+        socklen_t sl = sizeof ss;
+        if (getsockname(c->fd, reinterpret_cast<sockaddr *>(&ss), &sl) == 0)
+            c->local.set(reinterpret_cast<const sockaddr *>(&ss), sl);
     }
     int fd = c->fd;
     c->fd = -1;

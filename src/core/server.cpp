@@ -205,9 +205,7 @@ int Server::bind_one(const ListenSpec &spec, int index) {
         u->spec = spec;
         u->bound = b.addr;
         u->bound_len = b.len;
-        u->conn.local = b.addr;
-        u->conn.local_len = b.len;
-        u->conn.local_known = true;
+        u->conn.local.set(reinterpret_cast<const sockaddr *>(&b.addr), b.len);
         udps_.push_back(std::move(u));
     } else {
         auto l = std::make_unique<Listener>();
