@@ -4,7 +4,8 @@
  * - One `data` call writes 64 MiB (in 64 KiB pieces) to a client that does not read yet:
  *   the loop is not blocked (another client on the same loop gets an echo meanwhile);
  *   then the client reads slowly (tiny reads), then fully: every byte arrives, in order.
- *   `prewrite` ran on the loop thread before output was written.
+ *   `prewrite` ran on the loop thread before output was written, and never inside the
+ *   `data` call that wrote (not re-entrant, even for large writes).
  * - A client that sends without reading: the server stops reading once its unsent output
  *   is large (the client's sends stall well before 256 MiB), and once the client reads,
  *   every byte it sent comes back in order.
@@ -17,6 +18,8 @@
 typedef struct bstate {
     atomic_int prewrites;
     atomic_int prewrite_wrong_thread;
+    atomic_int prewrite_inside_data;
+    int in_data; /* loop thread only */
     pthread_t loop_thread;
     atomic_int have_loop_thread;
 } bstate;
@@ -37,11 +40,14 @@ static void on_prewrite(evio_conn *c, void *u) {
     atomic_fetch_add(&st->prewrites, 1);
     if (atomic_load(&st->have_loop_thread) && !pthread_equal(st->loop_thread, pthread_self()))
         atomic_fetch_add(&st->prewrite_wrong_thread, 1);
+    if (st->in_data)
+        atomic_fetch_add(&st->prewrite_inside_data, 1);
 }
 
 static evio_action on_data(evio_conn *c, const void *in, size_t len, void *u) {
-    (void)u;
+    bstate *st = TS_USER(u);
     if (len == 4 && !memcmp(in, "GET\n", 4)) {
+        st->in_data = 1;
         unsigned char *buf = malloc(65536);
         TS_CHECK(buf != NULL);
         for (size_t off = 0; buf && off < BIG; off += 65536) {
@@ -53,6 +59,7 @@ static evio_action on_data(evio_conn *c, const void *in, size_t len, void *u) {
             }
         }
         free(buf);
+        st->in_data = 0;
         return EVIO_NONE;
     }
     TS_CHECK(evio_conn_write(c, in, len) == 0);
@@ -140,6 +147,7 @@ static void test_large_output(void **unused) {
     TS_ASSERT_NO_FAILURES();
     assert_true(atomic_load(&st.prewrites) > 0);
     assert_int_equal(atomic_load(&st.prewrite_wrong_thread), 0);
+    assert_int_equal(atomic_load(&st.prewrite_inside_data), 0);
 }
 
 static void test_input_backpressure(void **unused) {

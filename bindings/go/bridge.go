@@ -76,7 +76,9 @@ func serve(events Events, addrs []string) error {
 		return errors.New("evio: no address to serve")
 	}
 	s := &server{events: events, nets: make([]string, len(addrs))}
+	addrs = append([]string(nil), addrs...)
 	for i, a := range addrs {
+		addrs[i] = normalizeQuery(a)
 		s.nets[i] = network(a)
 	}
 
@@ -124,7 +126,11 @@ func serve(events Events, addrs []string) error {
 	h := cgo.NewHandle(s)
 	defer h.Delete()
 	errbuf := make([]byte, 512)
-	rc := C.evio_go_serve(C.uintptr_t(h), C.int(events.NumLoops), C.int(events.LoadBalance),
+	numLoops := events.NumLoops
+	if numLoops < 0 {
+		numLoops = -1 // tidwall/evio: any negative number is one loop per CPU
+	}
+	rc := C.evio_go_serve(C.uintptr_t(h), C.int(numLoops), C.int(events.LoadBalance),
 		flags, caddrs, C.size_t(len(addrs)), (*C.char)(unsafe.Pointer(&errbuf[0])), C.size_t(len(errbuf)))
 
 	s.mu.Lock()
@@ -141,6 +147,32 @@ func serve(events Events, addrs []string) error {
 }
 
 // network returns "tcp", "udp" or "unix" for an address given to Serve.
+// normalizeQuery rewrites an address's query the way tidwall/evio reads it, for the
+// C library's stricter parser: reuseport is on when its value starts with t, T, y, Y
+// or 1-9 (so "True", "yes", "2"), anything else is off, and other keys are ignored.
+func normalizeQuery(addr string) string {
+	q := strings.IndexByte(addr, '?')
+	if q < 0 {
+		return addr
+	}
+	reuse := false
+	for _, part := range strings.Split(addr[q+1:], "&") {
+		kv := strings.Split(part, "=")
+		if len(kv) == 2 && kv[0] == "reuseport" && len(kv[1]) > 0 {
+			switch c := kv[1][0]; c {
+			case 'T', 't', 'Y', 'y':
+				reuse = true
+			default:
+				reuse = c >= '1' && c <= '9'
+			}
+		}
+	}
+	if reuse {
+		return addr[:q] + "?reuseport=true"
+	}
+	return addr[:q]
+}
+
 func network(addr string) string {
 	scheme := "tcp"
 	if i := strings.Index(addr, "://"); i >= 0 {
@@ -322,6 +354,9 @@ func evioGoServing(srv *C.evio_server, h C.uintptr_t) (action C.evio_action) {
 func evioGoOpened(c *C.evio_conn, info *C.evio_go_conn_info, h C.uintptr_t) (action C.evio_action) {
 	defer catch(h, "Opened", &action)
 	s := cgo.Handle(h).Value().(*server)
+	if s.failed.Load() { // an event panicked: the server is going down, run no more user code
+		return C.EVIO_SHUTDOWN
+	}
 	cn := s.newConn(c, info, true)
 	out, opts, a := s.events.Opened(cn)
 	cn.reuse = opts.ReuseInputBuffer
@@ -348,7 +383,7 @@ func evioGoData(c *C.evio_conn, ctx C.uintptr_t, in unsafe.Pointer, n C.size_t, 
 	} else {
 		s = cgo.Handle(h).Value().(*server)
 	}
-	if s.events.Data == nil { // registered only for a panicking PreWrite
+	if s.events.Data == nil || s.failed.Load() { // only for a panicking PreWrite, or after a panic
 		return s.result(None, false)
 	}
 	if cn == nil {
@@ -428,6 +463,9 @@ func evioGoPreWrite(c *C.evio_conn, h C.uintptr_t) {
 	}()
 	defer catch(h, "PreWrite", &action)
 	s := cgo.Handle(h).Value().(*server)
+	if s.failed.Load() {
+		return
+	}
 	s.events.PreWrite()
 }
 
@@ -435,6 +473,9 @@ func evioGoPreWrite(c *C.evio_conn, h C.uintptr_t) {
 func evioGoTick(delay *C.int64_t, h C.uintptr_t) (action C.evio_action) {
 	defer catch(h, "Tick", &action)
 	s := cgo.Handle(h).Value().(*server)
+	if s.failed.Load() {
+		return C.EVIO_SHUTDOWN
+	}
 	d, a := s.events.Tick()
 	*delay = C.int64_t(d)
 	return s.result(a, false)

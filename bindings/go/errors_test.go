@@ -100,7 +100,8 @@ func TestAddressInUse(t *testing.T) {
 func TestReuseport(t *testing.T) {
 	var ev evio.Events
 	ev.Serving = func(s evio.Server) evio.Action { return evio.Shutdown }
-	for _, v := range []string{"true", "1", "yes", "false"} {
+	// Every spelling tidwall/evio accepts (and keys it ignores) serves.
+	for _, v := range []string{"true", "1", "yes", "false", "True", "YES", "2", "no", "", "true&foo=bar"} {
 		if err := serveTimeout(t, ev, "tcp://127.0.0.1:0?reuseport="+v); err != nil {
 			t.Fatalf("reuseport=%s: %v", v, err)
 		}
@@ -108,7 +109,7 @@ func TestReuseport(t *testing.T) {
 	// Two servers share a port with reuseport.
 	s1 := startServer(t, evio.Events{}, "tcp://127.0.0.1:0?reuseport=true")
 	defer s1.shutdown()
-	s2 := startServer(t, evio.Events{}, "tcp://"+s1.addrs[0].String()+"?reuseport=true")
+	s2 := startServer(t, evio.Events{}, "tcp://"+s1.addrs[0].String()+"?foo=1&reuseport=Yes")
 	if err := s2.shutdown(); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,7 +29,7 @@ func balanceName(lb evio.LoadBalance) string {
 func TestServe(t *testing.T) {
 	for _, suffix := range []string{"", "-net"} {
 		for _, unix := range []bool{false, true} {
-			for _, loops := range []int{1, 5, -1} {
+			for _, loops := range []int{1, 5, -1, -3} { // any negative: one per CPU
 				for _, lb := range balances {
 					suffix, unix, loops, lb := suffix, unix, loops, lb
 					name := fmt.Sprintf("tcp%s/unix=%v/loops=%d/%s", suffix, unix, loops, balanceName(lb))
@@ -95,6 +96,8 @@ func testServe(t *testing.T, suffix string, unix bool, loops int, lb evio.LoadBa
 	switch {
 	case loops > 0 && s.numLoops != loops:
 		t.Errorf("Server.NumLoops %d, want %d", s.numLoops, loops)
+	case loops < 0 && s.numLoops != runtime.NumCPU():
+		t.Errorf("NumLoops %d: Server.NumLoops %d, want one per CPU (%d)", loops, s.numLoops, runtime.NumCPU())
 	case s.numLoops < 1:
 		t.Errorf("Server.NumLoops %d", s.numLoops)
 	}

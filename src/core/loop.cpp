@@ -345,14 +345,14 @@ void Loop::on_mailbox() {
 int Loop::write(Conn *c, const void *buf, size_t len) {
     if (len == 0)
         return 0;
-    if (len >= kDirectWrite && c->out.empty() && c->transport != Transport::Udp) {
+    if (len >= kDirectWrite && c->out.empty() && c->transport != Transport::Udp &&
+        !server_.events().prewrite) {
         // A large write with nothing queued before it: send it now rather than copy it.
         // Whatever the socket does not take is queued as usual; an error is left for the
         // flush after the callback to find and report (closing here would re-enter
-        // user code).
-        const evio_events &ev = server_.events();
-        if (ev.prewrite)
-            ev.prewrite(c_handle(c), ev.udata);
+        // user code). Not with a `prewrite` callback: it would have to run here, inside
+        // the callback that is writing (re-entrant, and its own output would land in the
+        // middle of this write).
         ssize_t n = ::send(c->fd, buf, len, MSG_NOSIGNAL);
         if (n > 0) {
             buf = static_cast<const char *>(buf) + n;

@@ -260,7 +260,8 @@ impl io::Write for Writer<'_> {
 /// memory-safe however long it is kept: after the connection closes (or the server stops),
 /// [`wake`](Waker::wake) returns an `EVIO_ENOTCONN` error. Wakes coalesce: several before
 /// the loop gets to them may give one `data` call, but every wake is followed by at least
-/// one.
+/// one, unless the connection stops being open first (it closes, or is closing or
+/// detaching after [`Action::Close`](crate::Action::Close)/[`Action::Detach`](crate::Action::Detach) with output still to send).
 pub struct Waker {
     raw: NonNull<sys::evio_conn>,
 }

@@ -22,6 +22,13 @@ pub trait Handler {
     /// The value stored with each connection ([`Conn::set_context`]); use `()` for none.
     type Context: Send;
 
+    /// Set to `true` in an implementation that overrides [`prewrite`](Handler::prewrite):
+    /// the event is registered with the library only then. (A server with a `prewrite`
+    /// event copies every write into the connection's output buffer, because large
+    /// writes can no longer go to the socket directly from inside the callback; so it is
+    /// off unless asked for.)
+    const PREWRITE: bool = false;
+
     /// Called once, on the thread that called `serve`, after every address is bound and
     /// before any connection is accepted. Return [`Action::Shutdown`] to stop at once.
     fn serving(&self, server: &ServerInfo<'_>) -> Action {
@@ -55,7 +62,9 @@ pub trait Handler {
         Action::None
     }
 
-    /// Called on a loop just before output is written to the connection's socket.
+    /// Called on a loop just before output is written to the connection's socket, after
+    /// the callback that wrote it has returned. Called only if
+    /// [`PREWRITE`](Handler::PREWRITE) is `true`.
     fn prewrite(&self, conn: &mut Conn<Self::Context>) {
         let _ = conn;
     }
@@ -494,6 +503,10 @@ unsafe extern "C" fn on_prewrite<H: Handler>(conn: *mut sys::evio_conn, udata: *
         // SAFETY: valid connection; wake may be called from the loop thread.
         unsafe { sys::evio_conn_wake(c.raw()) };
     }
+    if c.is_udp() {
+        // A UDP sender lives for one datagram: a context set here goes now too.
+        sh.drop_context(&mut c);
+    }
 }
 
 unsafe extern "C" fn on_data<H: Handler>(
@@ -600,7 +613,11 @@ fn run<H: Handler, S: AsRef<str>>(
     ev.opened = Some(on_opened::<H>);
     ev.closed = Some(on_closed::<H>);
     ev.detached = Some(on_detached::<H>);
-    ev.prewrite = Some(on_prewrite::<H>);
+    ev.prewrite = if H::PREWRITE {
+        Some(on_prewrite::<H>)
+    } else {
+        None
+    };
     ev.data = Some(on_data::<H>);
     ev.tick = Some(on_tick::<H>);
 

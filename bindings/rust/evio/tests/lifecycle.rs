@@ -658,6 +658,7 @@ impl Panicky {
 
 impl Handler for Panicky {
     type Context = DropCount;
+    const PREWRITE: bool = true;
 
     fn serving(&self, s: &ServerInfo<'_>) -> Action {
         if self.at == "serving" {
