@@ -182,13 +182,22 @@ static void check_conn(ts_server *s, state *st, int index, const char *unix_path
               "closed not called after the client closed");
 }
 
+static void state_init(state *st) {
+    ts_reset_failures();
+    memset(st, 0, sizeof *st);
+    pthread_mutex_init(&st->mu, NULL);
+    ts_counter_init(&st->closed);
+}
+
+static void state_destroy(state *st) {
+    ts_counter_destroy(&st->closed);
+    pthread_mutex_destroy(&st->mu);
+}
+
 static void test_greeting_context_addresses(void **state_) {
     (void)state_;
-    ts_reset_failures();
     state st;
-    memset(&st, 0, sizeof st);
-    pthread_mutex_init(&st.mu, NULL);
-    ts_counter_init(&st.closed);
+    state_init(&st);
 
     char dir[256], uaddr[512], upath[300];
     assert_int_equal(ts_tmpdir(dir, sizeof dir), 0);
@@ -225,17 +234,13 @@ static void test_greeting_context_addresses(void **state_) {
     assert_int_equal(ts_counter_get(&st.closed), (long)naddrs + 1);
     assert_int_equal(atomic_load(&st.closed_bad), 0);
     ts_rmtree(dir);
-    ts_counter_destroy(&st.closed);
-    pthread_mutex_destroy(&st.mu);
+    state_destroy(&st);
 }
 
 static void test_named_unix_peer(void **state_) {
     (void)state_;
-    ts_reset_failures();
     state st;
-    memset(&st, 0, sizeof st);
-    pthread_mutex_init(&st.mu, NULL);
-    ts_counter_init(&st.closed);
+    state_init(&st);
     char dir[256], uaddr[512], upath[300], cpath[300];
     assert_int_equal(ts_tmpdir(dir, sizeof dir), 0);
     snprintf(upath, sizeof upath, "%s/server.sock", dir);
@@ -267,8 +272,7 @@ static void test_named_unix_peer(void **state_) {
     assert_int_equal(ts_server_stop(&s), 0);
     TS_ASSERT_NO_FAILURES();
     ts_rmtree(dir);
-    ts_counter_destroy(&st.closed);
-    pthread_mutex_destroy(&st.mu);
+    state_destroy(&st);
 }
 
 /* evio_addr_string on addresses made by hand. */
