@@ -97,3 +97,25 @@ int example_main(const char *name, const char *default_addr, evio_events *ev, in
     }
     return 0;
 }
+
+evio_action example_stream_opened(evio_conn *conn, void *udata) {
+    (void)udata;
+    evio_input_stream *is = malloc(sizeof *is);
+    if (!is) return EVIO_CLOSE;
+    *is = (evio_input_stream)EVIO_INPUT_STREAM_INIT;
+    evio_conn_set_context(conn, is);
+    evio_conn_set_reuse_input(conn, 1); /* leftovers are copied by the input stream */
+    return EVIO_NONE;
+}
+
+evio_action example_stream_closed(evio_conn *conn, int err, void *udata) {
+    (void)err;
+    (void)udata;
+    evio_input_stream *is = evio_conn_context(conn);
+    if (is) {
+        evio_input_stream_free(is);
+        free(is);
+        evio_conn_set_context(conn, NULL);
+    }
+    return EVIO_NONE;
+}

@@ -37,4 +37,13 @@
 int example_main(const char *name, const char *default_addr, evio_events *ev, int argc,
                  char **argv);
 
+/*
+ * `opened` and `closed` for a protocol server that parses with an evio_input_stream: each
+ * connection gets its own stream as its context (freed in `closed`), and reads into the
+ * loop's shared buffer (evio_conn_set_reuse_input), since the stream copies whatever is
+ * left over between `data` calls. `data` finds the stream with evio_conn_context().
+ */
+evio_action example_stream_opened(evio_conn *conn, void *udata);
+evio_action example_stream_closed(evio_conn *conn, int err, void *udata);
+
 #endif

@@ -183,28 +183,6 @@ static int parse_request(const char *d, size_t n, size_t *used, request *req) {
 
 /* ---- evio callbacks --------------------------------------------------------------------- */
 
-static evio_action opened(evio_conn *conn, void *udata) {
-    (void)udata;
-    evio_input_stream *is = malloc(sizeof *is);
-    if (!is) return EVIO_CLOSE;
-    *is = (evio_input_stream)EVIO_INPUT_STREAM_INIT;
-    evio_conn_set_context(conn, is);
-    evio_conn_set_reuse_input(conn, 1); /* leftovers are copied by the input stream */
-    return EVIO_NONE;
-}
-
-static evio_action closed(evio_conn *conn, int err, void *udata) {
-    (void)err;
-    (void)udata;
-    evio_input_stream *is = evio_conn_context(conn);
-    if (is) {
-        evio_input_stream_free(is);
-        free(is);
-        evio_conn_set_context(conn, NULL);
-    }
-    return EVIO_NONE;
-}
-
 static evio_action data(evio_conn *conn, const void *in, size_t len, void *udata) {
     (void)udata;
     evio_input_stream *is = evio_conn_context(conn);
@@ -251,8 +229,8 @@ static evio_action data(evio_conn *conn, const void *in, size_t len, void *udata
 
 int main(int argc, char **argv) {
     evio_events ev = EVIO_EVENTS_INIT;
-    ev.opened = opened;
-    ev.closed = closed;
+    ev.opened = example_stream_opened;
+    ev.closed = example_stream_closed;
     ev.data = data;
     int rc = example_main("http-server", "tcp://127.0.0.1:8080", &ev, argc, argv);
     out_free(&out); /* in case a loop ran on this thread */

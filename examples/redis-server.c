@@ -564,29 +564,6 @@ static evio_action execute(const arg *av, size_t ac) {
 
 /* ---- evio callbacks --------------------------------------------------------------------- */
 
-static evio_action opened(evio_conn *conn, void *udata) {
-    (void)udata;
-    evio_input_stream *is = malloc(sizeof *is);
-    if (!is) return EVIO_CLOSE;
-    *is = (evio_input_stream)EVIO_INPUT_STREAM_INIT;
-    evio_conn_set_context(conn, is);
-    /* The input stream copies whatever is left over, so the shared buffer is enough. */
-    evio_conn_set_reuse_input(conn, 1);
-    return EVIO_NONE;
-}
-
-static evio_action closed(evio_conn *conn, int err, void *udata) {
-    (void)err;
-    (void)udata;
-    evio_input_stream *is = evio_conn_context(conn);
-    if (is) {
-        evio_input_stream_free(is);
-        free(is);
-        evio_conn_set_context(conn, NULL);
-    }
-    return EVIO_NONE;
-}
-
 static evio_action data(evio_conn *conn, const void *in, size_t len, void *udata) {
     (void)udata;
     evio_input_stream *is = evio_conn_context(conn);
@@ -634,8 +611,8 @@ static evio_action data(evio_conn *conn, const void *in, size_t len, void *udata
 
 int main(int argc, char **argv) {
     evio_events ev = EVIO_EVENTS_INIT;
-    ev.opened = opened;
-    ev.closed = closed;
+    ev.opened = example_stream_opened;
+    ev.closed = example_stream_closed;
     ev.data = data;
     int rc = example_main("redis-server", "tcp://127.0.0.1:6380", &ev, argc, argv);
     db_flush();

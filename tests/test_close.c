@@ -209,18 +209,27 @@ static void test_close_in_opened(void **s) {
     finish(&f, 1);
 }
 
+/* Connect a client and make sure its connection is open on the server (an echo). */
+static int connect_open(fixture *f) {
+    int fd = ts_connect_server(&f->s, 0);
+    TS_CHECK(fd >= 0);
+    char b[3];
+    if (fd >= 0 && (ts_write_all(fd, "hi\n", 3) != 0 || ts_read_full(fd, b, 3) != 0)) {
+        TS_CHECKF(0, "echo on a new connection failed");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static void test_client_closes(void **s) {
     (void)s;
     fixture f;
     assert_int_equal(start(&f, 0), 0);
     for (int i = 0; i < 20; i++) {
-        int fd = ts_connect_server(&f.s, 0);
-        TS_CHECK(fd >= 0);
+        int fd = connect_open(&f);
         if (fd < 0)
             break;
-        TS_CHECK(ts_write_all(fd, "hi", 2) == 0);
-        char b[2];
-        TS_CHECK(ts_read_full(fd, b, 2) == 0);
         close(fd);
         wait_closed(&f, i + 1);
         TS_CHECKF(atomic_load(&f.st.last_err) == 0, "orderly client close: err %d",
@@ -290,13 +299,9 @@ static void test_client_reset_idle(void **s) {
     assert_int_equal(start(&f, 0), 0);
     int seen_zero = 0, seen_reset = 0;
     for (int i = 0; i < 10; i++) {
-        int fd = ts_connect_server(&f.s, 0);
-        TS_CHECK(fd >= 0);
+        int fd = connect_open(&f);
         if (fd < 0)
             break;
-        TS_CHECK(ts_write_all(fd, "hi", 2) == 0);
-        char b[2];
-        TS_CHECK(ts_read_full(fd, b, 2) == 0);
         ts_close_reset(fd);
         wait_closed(&f, i + 1);
         int err = atomic_load(&f.st.last_err);
@@ -336,19 +341,6 @@ static void test_client_reset_with_pending_output(void **s) {
 static void test_close_with_unread_input(void **s) {
     (void)s;
     close_after_output(32u << 20, 1);
-}
-
-/* Connect a client and make sure its connection is open on the server (an echo). */
-static int connect_open(fixture *f) {
-    int fd = ts_connect_server(&f->s, 0);
-    TS_CHECK(fd >= 0);
-    char b[3];
-    if (fd >= 0 && (ts_write_all(fd, "hi\n", 3) != 0 || ts_read_full(fd, b, 3) != 0)) {
-        TS_CHECKF(0, "echo on a new connection failed");
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 /* Hold the loop in a `data` call of a second connection (`gate`), send `msg` on `fd` and

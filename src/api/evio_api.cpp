@@ -170,13 +170,10 @@ EVIO_EXPORT const struct sockaddr *evio_conn_local_addr(evio_conn *conn, socklen
             fail(EVIO_ENOTCONN, "evio_conn_local_addr: connection is closed");
             return nullptr;
         }
-        sockaddr_storage ss{};
-        socklen_t sl = sizeof ss;
-        if (getsockname(c->fd, reinterpret_cast<sockaddr *>(&ss), &sl) != 0) {
-            evio::fail_errno(evio::from_errno(errno), "evio_conn_local_addr: getsockname");
+        if (int e = c->local.load_local(c->fd)) {
+            evio::fail_errno(evio::from_errno(-e), "evio_conn_local_addr: getsockname");
             return nullptr;
         }
-        c->local.set(reinterpret_cast<sockaddr *>(&ss), sl);
     }
     if (len)
         *len = c->local.len();

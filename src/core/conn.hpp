@@ -60,6 +60,8 @@ class CompactAddr {
     const sockaddr *get() const {
         return big_ ? reinterpret_cast<const sockaddr *>(big_.get()) : &inline_.sa;
     }
+    /// Fills it with the local address of `fd` (getsockname); 0 or a negative errno.
+    int load_local(int fd);
 
   private:
     union {

@@ -508,12 +508,8 @@ void Loop::detach_conn(Conn *c) {
     poller_->remove(c->fd);
     c->closed.store(true, std::memory_order_release);
     unlink(c);
-    if (!c->local.known()) { // evio_conn_local_addr() in `detached`, where fd is the user's
-        sockaddr_storage ss{};
-        socklen_t sl = sizeof ss;
-        if (getsockname(c->fd, reinterpret_cast<sockaddr *>(&ss), &sl) == 0)
-            c->local.set(reinterpret_cast<const sockaddr *>(&ss), sl);
-    }
+    if (!c->local.known()) // evio_conn_local_addr() in `detached`, where fd is the user's
+        c->local.load_local(c->fd);
     int fd = c->fd;
     c->fd = -1;
     int fl = fcntl(fd, F_GETFL);
