@@ -152,6 +152,10 @@ typedef struct evio_conn evio_conn;
  */
 typedef struct evio_server evio_server;
 
+/** The most event loops one server runs (::evio_events.num_loops). Each loop is a thread
+ *  with its own poller and a 64 KiB read buffer. */
+#define EVIO_MAX_LOOPS 1024
+
 /**
  * @brief The event callbacks and settings of a server (evio's `Events`).
  *
@@ -168,7 +172,10 @@ typedef struct evio_events {
     size_t size;
     /** Passed unchanged to every callback. */
     void *udata;
-    /** Number of event loops (threads): 0 or 1 = one, N = N, -1 = one per CPU. */
+    /**
+     * Number of event loops (threads): 0 or 1 = one, N = N (at most ::EVIO_MAX_LOOPS;
+     * more is ::EVIO_EINVAL), -1 = one per CPU (capped at ::EVIO_MAX_LOOPS).
+     */
     int num_loops;
     /** How connections are spread over the loops when `num_loops` > 1. */
     evio_load_balance load_balance;
@@ -239,9 +246,13 @@ typedef struct evio_events {
  * is `tcp` (the default), `tcp4`, `tcp6`, `udp`, `udp4`, `udp6` or `unix` (then the rest
  * is a file path: `unix:///tmp/s.sock` or `unix://rel.sock`). An empty host listens on
  * every interface; port 0 asks the kernel for a free port (see evio_server_addr()); an
- * empty `host:port` (`tcp://`) means both, as in Go's evio. A
- * stale unix socket file is removed before binding and the file is removed again at
- * shutdown; a path that exists and is not a socket is an error.
+ * empty `host:port` (`tcp://`) means both, as in Go's evio.
+ *
+ * Unix socket files: a stale one (a socket file nobody listens on, left by a server that
+ * died) is removed before binding; one that a running server listens on is
+ * ::EVIO_EADDRINUSE, with a message naming the path; a path that exists and is not a
+ * socket is an error too. At shutdown the file is removed only if it is still the file
+ * this server bound (same device and inode), never one another server has bound since.
  *
  * @param events the callbacks and settings; copied.
  * @param addrs  `naddrs` NUL-terminated address strings; read during the call only.
@@ -250,7 +261,9 @@ typedef struct evio_events {
  *         not start (evio_last_error() then says which address and why). If it fails,
  *         no callback has been called.
  * @par Thread-safety
- * Any thread; blocks it. Several servers may run at once in one process.
+ * Any thread; blocks it. Several servers may run at once in one process. It may also be
+ * called inside a callback of another server: that server's loop (on this thread) is
+ * blocked until the inner server returns, and then works as before.
  */
 EVIO_EXPORT int evio_serve(const evio_events *events, const char *const *addrs, size_t naddrs);
 
@@ -474,8 +487,16 @@ EVIO_EXPORT int evio_input_stream_begin(evio_input_stream *is, const void *in, s
                                         const void **data, size_t *data_len);
 
 /**
- * @brief Keep the unconsumed tail `rest` (`rest_len` bytes; may point into the data
- *        from evio_input_stream_begin()) for the next call; `rest_len` 0 keeps nothing.
+ * @brief Keep the unconsumed tail `rest` (`rest_len` bytes) for the next call;
+ *        `rest_len` 0 keeps nothing.
+ *
+ * Precondition: `rest` … `rest + rest_len` lies inside the data returned by the last
+ * evio_input_stream_begin() (its usual use: a pointer into that data, up to its end), or
+ * inside other memory of yours that does not overlap the stream's buffer. Where the
+ * library can see the precondition broken — `rest` inside the stream's buffer with
+ * `rest_len` running past the data begin() returned, or a range overlapping the buffer
+ * without starting in it — it returns ::EVIO_EINVAL and keeps the stream unchanged. It
+ * cannot check a range inside `in` when begin() returned `in` itself.
  * @return 0, or ::EVIO_ENOMEM / ::EVIO_EINVAL.
  * @par Thread-safety
  * Not synchronised: one stream, one thread at a time.

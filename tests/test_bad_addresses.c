@@ -217,6 +217,24 @@ static void test_bad_arguments(void **s) {
     assert_int_equal(atomic_load(&callbacks), 0);
 }
 
+/* num_loops has a documented maximum: past it evio_serve() fails at once with EVIO_EINVAL
+ * and a message, instead of creating pollers (each with its buffer) until EMFILE. */
+static void test_too_many_loops(void **s) {
+    (void)s;
+    const char *good[] = {"tcp://127.0.0.1:0"};
+    const int bad[] = {INT_MAX, EVIO_MAX_LOOPS + 1};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        evio_events ev = counting_events();
+        ev.num_loops = bad[i];
+        atomic_store(&callbacks, 0);
+        int r = evio_serve(&ev, good, 1);
+        if (r != EVIO_EINVAL)
+            fail_msg("num_loops %d: got %d (%s), want EVIO_EINVAL", bad[i], r, evio_last_error());
+        assert_non_null(strstr(evio_last_error(), "num_loops"));
+        assert_int_equal(atomic_load(&callbacks), 0);
+    }
+}
+
 /* The `size` field: a table from an older caller (ending at `tick`, the first published
  * layout) is accepted; a newer caller's larger table is accepted when the fields this
  * library does not know are zero, and refused otherwise. */
@@ -363,7 +381,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_unix_paths),         cmocka_unit_test(test_bad_arguments),
     cmocka_unit_test(test_events_size_compat), cmocka_unit_test(test_partial_failure),
     cmocka_unit_test(test_address_in_use),     cmocka_unit_test(test_last_error_thread_local),
-    cmocka_unit_test(test_strerror),
+    cmocka_unit_test(test_strerror),           cmocka_unit_test(test_too_many_loops),
 };
 
 TS_MAIN(tests)

@@ -102,6 +102,35 @@ static void test_bad_args(void **s) {
     evio_input_stream_free(&is);
 }
 
+/* evio_input_stream_end's precondition: `rest` lies inside the data begin() returned.
+ * Broken where the library can see it (a tail in the stream's own buffer running past that
+ * data, a range overlapping the buffer from before it, a length that wraps), it is
+ * EVIO_EINVAL and the stream keeps what it had; the usual tails are still accepted. */
+static void test_end_outside_data(void **s) {
+    (void)s;
+    evio_input_stream is = EVIO_INPUT_STREAM_INIT;
+    const void *data;
+    size_t n;
+    assert_int_equal(evio_input_stream_begin(&is, "abcdef", 6, &data, &n), 0);
+    assert_int_equal(evio_input_stream_end(&is, (const char *)data + 4, 2), 0); /* keep "ef" */
+    assert_int_equal(evio_input_stream_begin(&is, "gh", 2, &data, &n), 0);
+    assert_int_equal(n, 4); /* "efgh", now in the stream's own buffer */
+    const char *d = data;
+    assert_int_equal(evio_input_stream_end(&is, d + 1, 4), EVIO_EINVAL); /* 1 byte too many */
+    assert_non_null(strstr(evio_last_error(), "evio_input_stream_end"));
+    assert_int_equal(evio_input_stream_end(&is, d + 3, SIZE_MAX), EVIO_EINVAL);
+    assert_int_equal(evio_input_stream_end(&is, d - 1, 2), EVIO_EINVAL); /* starts before it */
+    /* The stream is unchanged: the same four bytes come back, and a valid tail is kept. */
+    assert_int_equal(evio_input_stream_begin(&is, NULL, 0, &data, &n), 0);
+    assert_int_equal(n, 4);
+    assert_memory_equal(data, "efgh", 4);
+    assert_int_equal(evio_input_stream_end(&is, (const char *)data + 1, 3), 0);
+    assert_int_equal(evio_input_stream_begin(&is, "i", 1, &data, &n), 0);
+    assert_int_equal(n, 4);
+    assert_memory_equal(data, "fghi", 4);
+    evio_input_stream_free(&is);
+}
+
 /* ---- a line protocol -------------------------------------------------------------------- */
 
 typedef struct lines {
@@ -355,6 +384,7 @@ static void test_in_server(void **s) {
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_go_sequence),   cmocka_unit_test(test_kept_only),
     cmocka_unit_test(test_free_resets),   cmocka_unit_test(test_bad_args),
+    cmocka_unit_test(test_end_outside_data),
     cmocka_unit_test(test_line_protocol), cmocka_unit_test(test_large_accumulation),
     cmocka_unit_test(test_in_server),
 };

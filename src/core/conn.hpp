@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <atomic>
 #include <cstdint>
@@ -34,6 +35,8 @@ struct Listener : IoHandle {
     int index = 0; ///< position in evio_serve()'s addrs
     ListenSpec spec;
     std::string unix_path; ///< absolute path of a unix socket, removed at shutdown
+    dev_t unix_dev = 0;    ///< identity of the file bind() made: only that one is removed
+    ino_t unix_ino = 0;
     sockaddr_storage bound{};
     socklen_t bound_len = 0;
     bool paused = false; ///< accept stopped after EMFILE & co, until `resume_at`

@@ -60,12 +60,21 @@ int input_stream_end(evio_input_stream *is, const void *rest, size_t rest_len) {
     }
     const auto *r = static_cast<const unsigned char *>(rest);
     const auto at = reinterpret_cast<uintptr_t>(r), base = reinterpret_cast<uintptr_t>(is->buf);
+    if (rest_len > UINTPTR_MAX - at)
+        return fail(EVIO_EINVAL, "evio_input_stream_end: rest_len runs past the end of memory");
+    const uintptr_t end = at + rest_len;
     if (is->buf != nullptr && at >= base && at < base + is->cap) {
-        // The tail lies in our own buffer: slide it to the front.
-        std::memmove(is->buf, r, rest_len);
+        // The tail lies in our own buffer, so it must lie inside the bytes begin() gave.
+        if (end > base + is->len)
+            return fail(EVIO_EINVAL, "evio_input_stream_end: rest runs past the end of the data "
+                                     "from evio_input_stream_begin");
+        std::memmove(is->buf, r, rest_len); // slide it to the front
         is->len = rest_len;
         return 0;
     }
+    if (is->buf != nullptr && at < base && end > base)
+        return fail(EVIO_EINVAL, "evio_input_stream_end: rest overlaps the stream's own buffer "
+                                 "without starting in it");
     if (int rc = reserve(is, rest_len))
         return rc;
     std::memcpy(is->buf, r, rest_len);

@@ -96,6 +96,9 @@ int Loop::watch_udp(UdpSocket *u) {
 }
 
 void Loop::run() {
+    // evio_serve() may be called inside a callback of another server: that loop is
+    // blocked meanwhile, and is this thread's loop again once this one returns.
+    Loop *const outer = t_current;
     t_current = this;
     const evio_events &ev = server_.events();
     if (index_ == 0 && ev.tick) {
@@ -131,7 +134,7 @@ void Loop::run() {
         graveyard_.clear();
     }
     shutdown_all();
-    t_current = nullptr;
+    t_current = outer;
 }
 
 void Loop::run_tick(int64_t now) {

@@ -55,12 +55,38 @@ struct FdGuard {
 int resolve_loops(int n) {
     if (n == -1) {
         unsigned hc = std::thread::hardware_concurrency();
-        return hc == 0 ? 1 : static_cast<int>(hc);
+        return hc == 0 ? 1 : hc > EVIO_MAX_LOOPS ? EVIO_MAX_LOOPS : static_cast<int>(hc);
     }
     return n <= 1 ? 1 : n;
 }
 
-/// Removes a stale unix socket file; refuses to remove anything else.
+/// Whether a server is accepting on the unix socket at `path`: a connect attempt is
+/// refused on a stale file (nobody listens) and succeeds, or finds a full backlog, on a
+/// live one. Returns 1 live, 0 stale, or a negative EVIO_E… code.
+int unix_path_is_live(const std::string &path) {
+    sockaddr_un un{};
+    if (path.size() >= sizeof un.sun_path)
+        return EVIO_ENAMETOOLONG;
+    un.sun_family = AF_UNIX;
+    std::memcpy(un.sun_path, path.data(), path.size());
+    FdGuard probe{::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)};
+    if (probe.fd < 0)
+        return from_errno(errno);
+    if (::connect(probe.fd, reinterpret_cast<const sockaddr *>(&un), sizeof un) == 0)
+        return 1;
+    switch (errno) {
+    case EAGAIN:      // a listener whose backlog is full is still a listener
+    case EINPROGRESS: // (not for unix sockets on Linux, but harmless)
+        return 1;
+    case ECONNREFUSED: // a socket file nobody listens on: left by a server that died
+        return 0;
+    default:
+        return from_errno(errno);
+    }
+}
+
+/// Removes a stale unix socket file; refuses to remove anything else, and refuses a
+/// socket another server is listening on (EVIO_EADDRINUSE).
 int clear_unix_path(const ListenSpec &spec) {
     struct stat st;
     if (lstat(spec.path.c_str(), &st) != 0)
@@ -68,9 +94,25 @@ int clear_unix_path(const ListenSpec &spec) {
     if (!S_ISSOCK(st.st_mode))
         return fail(EVIO_EADDRINUSE,
                     spec.original + ": " + spec.path + " exists and is not a socket");
+    int live = unix_path_is_live(spec.path);
+    if (live == 1)
+        return fail(EVIO_EADDRINUSE,
+                    spec.original + ": a server is already listening on " + spec.path);
+    if (live < 0)
+        return fail_errno(live, spec.original + ": checking whether " + spec.path + " is in use");
     if (unlink(spec.path.c_str()) != 0)
         return fail_errno(from_errno(errno), spec.original + ": removing stale socket");
     return 0;
+}
+
+/// Removes the socket file of a listener at shutdown, but only if it is still the file
+/// this server bound: another server may have replaced it since.
+void remove_own_unix_path(const Listener &l) {
+    struct stat st;
+    if (l.unix_path.empty() || lstat(l.unix_path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
+        return;
+    if (st.st_dev == l.unix_dev && st.st_ino == l.unix_ino)
+        unlink(l.unix_path.c_str());
 }
 
 } // namespace
@@ -99,9 +141,10 @@ int Server::load_events(const evio_events *events) {
     std::memset(&events_, 0, sizeof events_);
     std::memcpy(&events_, events, std::min(events->size, sizeof(evio_events)));
     events_.size = sizeof(evio_events);
-    if (events_.num_loops < -1)
+    if (events_.num_loops < -1 || events_.num_loops > EVIO_MAX_LOOPS)
         return fail(EVIO_EINVAL, "num_loops is " + std::to_string(events_.num_loops) +
-                                     " (want -1, 0 or a positive number)");
+                                     " (want -1 for one per CPU, or 0 to " +
+                                     std::to_string(EVIO_MAX_LOOPS) + ")");
     // A C caller can store any int in an enum field: check the raw value before the core
     // ever reads the field as its enum type (an out-of-range enum load is undefined).
     const int lb = enum_value(events_.load_balance);
@@ -215,6 +258,13 @@ int Server::bind_one(const ListenSpec &spec, int index) {
             char cwd[4096];
             if (spec.path.front() != '/' && getcwd(cwd, sizeof cwd) != nullptr)
                 l->unix_path = std::string(cwd) + "/" + spec.path;
+            struct stat st;
+            if (lstat(l->unix_path.c_str(), &st) == 0) { // the file bind() just made
+                l->unix_dev = st.st_dev;
+                l->unix_ino = st.st_ino;
+            } else {
+                l->unix_path.clear(); // not ours to remove later
+            }
         }
         l->fd = guard.release();
         l->index = index;
@@ -238,9 +288,7 @@ void Server::close_listeners() noexcept {
         if (l->fd >= 0)
             ::close(l->fd);
         l->fd = -1;
-        struct stat st;
-        if (!l->unix_path.empty() && lstat(l->unix_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
-            unlink(l->unix_path.c_str());
+        remove_own_unix_path(*l);
     }
     listeners_.clear();
     for (auto &u : udps_) {
