@@ -63,38 +63,71 @@ extern "C" {
 #endif
 
 /**
+ * @brief The error list: one row `XX(NAME, value, "text")` per code.
+ *
+ * It is the only list. It makes the ::evio_error enum (`EVIO_` `NAME` = `value`) and the
+ * texts evio_strerror() returns, and the tests of the C library and of the Rust and Go
+ * bindings read it, so none of them can miss a code. Each `value` is the Linux errno of
+ * the same `NAME`, negated, on every platform. Rows may be added; a row is never removed,
+ * and a value never changes and is never reused (they are ABI).
+ *
+ * Programs may use it too, as libuv's `UV_ERRNO_MAP` is used, for example to list every
+ * code with its name:
+ * @code
+ * #define SHOW(name, value, text) printf("EVIO_%s = %d: %s\n", #name, value, text);
+ * EVIO_ERRNO_MAP(SHOW)
+ * @endcode
+ */
+#define EVIO_ERRNO_MAP(XX)                                                                 \
+    XX(EPERM, -1, "operation not permitted on this thread")                                \
+    XX(ENOENT, -2, "no such file or host")                                                 \
+    XX(EIO, -5, "input/output error")                                                      \
+    XX(EBADF, -9, "bad file descriptor")                                                   \
+    XX(ENOMEM, -12, "out of memory")                                                       \
+    XX(EACCES, -13, "permission denied")                                                   \
+    XX(EBUSY, -16, "resource busy")                                                        \
+    XX(EINVAL, -22, "invalid argument")                                                    \
+    XX(ENFILE, -23, "too many open files in the system")                                   \
+    XX(EMFILE, -24, "too many open files")                                                 \
+    XX(EPIPE, -32, "broken pipe")                                                          \
+    XX(ENAMETOOLONG, -36, "name too long")                                                 \
+    XX(ENOSYS, -38, "function not implemented")                                            \
+    XX(ENOTSUP, -95, "operation not supported")                                            \
+    XX(EAFNOSUPPORT, -97, "address family not supported")                                  \
+    XX(EADDRINUSE, -98, "address already in use")                                          \
+    XX(EADDRNOTAVAIL, -99, "address not available")                                        \
+    XX(ENETUNREACH, -101, "network is unreachable")                                        \
+    XX(ECONNABORTED, -103, "connection aborted")                                           \
+    XX(ECONNRESET, -104, "connection reset by peer")                                       \
+    XX(ENOTCONN, -107, "connection is closed")                                             \
+    XX(ETIMEDOUT, -110, "timed out")                                                       \
+    XX(ECONNREFUSED, -111, "connection refused")                                           \
+    XX(EHOSTUNREACH, -113, "host is unreachable")
+
+/* One enumerator per row. Doxygen keeps the comment, so each code is documented by its
+ * text (docs/Doxyfile.in leaves this helper itself out of the reference). */
+#define EVIO_ERRNO_ENUM_(name, value, text) , EVIO_##name = value /**< text */
+
+/**
  * @brief Error codes. Every failure is reported as one of these negative numbers.
  *
- * The values are fixed forever (they are the Linux errno values, negated, on every
- * platform) and never reused.
+ * Made from ::EVIO_ERRNO_MAP; each code's text (what evio_strerror() returns) is its
+ * description. In evio's own words, some codes mean:
+ * - ::EVIO_EPERM: a "loop thread only" function was called from another thread.
+ * - ::EVIO_EINVAL: a bad address, a NULL pointer, an out-of-range setting, …
+ * - ::EVIO_EMFILE: too many open files in this process (::EVIO_ENFILE: in the system).
+ * - ::EVIO_ENAMETOOLONG: a name (such as a unix socket path) is too long.
+ * - ::EVIO_ENOSYS: the function is not implemented on this platform.
+ * - ::EVIO_ENOTSUP: not supported by this engine, socket type, ….
+ * - ::EVIO_ENOTCONN: the connection is closed (or was detached).
+ * - ::EVIO_EPIPE: broken pipe: the peer is gone.
  */
 typedef enum evio_error {
-    EVIO_OK = 0,                /**< Success. */
-    EVIO_EPERM = -1,            /**< Called from a thread that does not own the object. */
-    EVIO_ENOENT = -2,           /**< No such file or host. */
-    EVIO_EIO = -5,              /**< Input/output error. */
-    EVIO_EBADF = -9,            /**< Bad file descriptor. */
-    EVIO_ENOMEM = -12,          /**< Out of memory. */
-    EVIO_EACCES = -13,          /**< Permission denied. */
-    EVIO_EBUSY = -16,           /**< Resource busy. */
-    EVIO_EINVAL = -22,          /**< Invalid argument (a bad address, a NULL pointer, …). */
-    EVIO_ENFILE = -23,          /**< Too many open files in the system. */
-    EVIO_EMFILE = -24,          /**< Too many open files in this process. */
-    EVIO_EPIPE = -32,           /**< Broken pipe: the peer is gone. */
-    EVIO_ENAMETOOLONG = -36,    /**< A name (such as a unix socket path) is too long. */
-    EVIO_ENOSYS = -38,          /**< Function not implemented on this platform. */
-    EVIO_ENOTSUP = -95,         /**< Operation not supported (by this engine, socket type…). */
-    EVIO_EAFNOSUPPORT = -97,    /**< Address family not supported. */
-    EVIO_EADDRINUSE = -98,      /**< Address already in use. */
-    EVIO_EADDRNOTAVAIL = -99,   /**< Address not available on this machine. */
-    EVIO_ENETUNREACH = -101,    /**< Network unreachable. */
-    EVIO_ECONNABORTED = -103,   /**< Connection aborted. */
-    EVIO_ECONNRESET = -104,     /**< Connection reset by peer. */
-    EVIO_ENOTCONN = -107,       /**< The connection is closed (or was detached). */
-    EVIO_ETIMEDOUT = -110,      /**< Timed out. */
-    EVIO_ECONNREFUSED = -111,   /**< Connection refused. */
-    EVIO_EHOSTUNREACH = -113    /**< Host unreachable. */
+    EVIO_OK = 0 /**< Success. */
+    EVIO_ERRNO_MAP(EVIO_ERRNO_ENUM_)
 } evio_error;
+
+#undef EVIO_ERRNO_ENUM_
 
 /**
  * @brief What the server should do after an event callback returns.

@@ -203,7 +203,7 @@ func (e *serveError) Error() string {
 func (e *serveError) Unwrap() error { return e.err }
 
 // codeError turns a negative EVIO_E… code into an error: a syscall.Errno where the
-// platform has that errno.
+// platform has that errno, else evio's text for the code.
 func codeError(code int) error {
 	if code >= 0 {
 		return nil
@@ -211,9 +211,16 @@ func codeError(code int) error {
 	if errno, ok := errnos[code]; ok {
 		return errno
 	}
-	return errors.New(C.GoString(C.evio_strerror(C.int(code))))
+	return errors.New(strerror(code))
 }
 
+// strerror is evio_strerror: the text of a code's row in EVIO_ERRNO_MAP.
+func strerror(code int) string {
+	return C.GoString(C.evio_strerror(C.int(code)))
+}
+
+// errnos has one entry per row of EVIO_ERRNO_MAP in evio.h, the errno of the row's name
+// (TestErrnoTableIsTheHeadersList checks it against the header).
 var errnos = map[int]error{
 	C.EVIO_EPERM:         syscall.EPERM,
 	C.EVIO_ENOENT:        syscall.ENOENT,

@@ -6,15 +6,25 @@
 
 namespace evio {
 
+// The codes are ABI: each is the Linux errno of its name, negated. Checked here for every
+// row, where the system's errno values are the Linux ones.
+#if defined(__linux__)
+#define XX(name, value, text)                                                                      \
+    static_assert(EVIO_##name == -name,                                                            \
+                  "EVIO_" #name " must be -" #name " (the Linux errno, negated)");
+EVIO_ERRNO_MAP(XX)
+#undef XX
+#endif
+
 namespace {
 thread_local std::string t_last_error;
 }
 
 int from_errno(int err) noexcept {
     switch (err) {
-#define XX(sys, code, text)                                                                        \
-    case sys:                                                                                      \
-        return code;
+#define XX(name, value, text)                                                                      \
+    case name:                                                                                     \
+        return EVIO_##name;
         EVIO_ERRNO_MAP(XX)
 #undef XX
 #if defined(EWOULDBLOCK) && EWOULDBLOCK != EAGAIN
@@ -31,8 +41,8 @@ const char *strerror_text(int code) noexcept {
     switch (code) {
     case EVIO_OK:
         return "success";
-#define XX(sys, c, text)                                                                           \
-    case c:                                                                                        \
+#define XX(name, value, text)                                                                      \
+    case EVIO_##name:                                                                              \
         return text;
         EVIO_ERRNO_MAP(XX)
 #undef XX

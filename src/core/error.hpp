@@ -5,38 +5,15 @@
 
 namespace evio {
 
-// The errno values we report. One list generates evio_strerror() and the errno mapping,
-// so a code can never be listed in one and missing from the other.
-#define EVIO_ERRNO_MAP(XX)                                                                         \
-    XX(EPERM, EVIO_EPERM, "operation not permitted on this thread")                                \
-    XX(ENOENT, EVIO_ENOENT, "no such file or host")                                                \
-    XX(EIO, EVIO_EIO, "input/output error")                                                        \
-    XX(EBADF, EVIO_EBADF, "bad file descriptor")                                                   \
-    XX(ENOMEM, EVIO_ENOMEM, "out of memory")                                                       \
-    XX(EACCES, EVIO_EACCES, "permission denied")                                                   \
-    XX(EBUSY, EVIO_EBUSY, "resource busy")                                                         \
-    XX(EINVAL, EVIO_EINVAL, "invalid argument")                                                    \
-    XX(ENFILE, EVIO_ENFILE, "too many open files in the system")                                   \
-    XX(EMFILE, EVIO_EMFILE, "too many open files")                                                 \
-    XX(EPIPE, EVIO_EPIPE, "broken pipe")                                                           \
-    XX(ENAMETOOLONG, EVIO_ENAMETOOLONG, "name too long")                                           \
-    XX(ENOSYS, EVIO_ENOSYS, "function not implemented")                                            \
-    XX(ENOTSUP, EVIO_ENOTSUP, "operation not supported")                                           \
-    XX(EAFNOSUPPORT, EVIO_EAFNOSUPPORT, "address family not supported")                            \
-    XX(EADDRINUSE, EVIO_EADDRINUSE, "address already in use")                                      \
-    XX(EADDRNOTAVAIL, EVIO_EADDRNOTAVAIL, "address not available")                                 \
-    XX(ENETUNREACH, EVIO_ENETUNREACH, "network is unreachable")                                    \
-    XX(ECONNABORTED, EVIO_ECONNABORTED, "connection aborted")                                      \
-    XX(ECONNRESET, EVIO_ECONNRESET, "connection reset by peer")                                    \
-    XX(ENOTCONN, EVIO_ENOTCONN, "connection is closed")                                            \
-    XX(ETIMEDOUT, EVIO_ETIMEDOUT, "timed out")                                                     \
-    XX(ECONNREFUSED, EVIO_ECONNREFUSED, "connection refused")                                      \
-    XX(EHOSTUNREACH, EVIO_EHOSTUNREACH, "host is unreachable")
+// The codes, their errno and their texts come from one list, EVIO_ERRNO_MAP in <evio.h>
+// (error.cpp makes from_errno() and strerror_text() from it).
 
-/// Maps a system errno value to an EVIO_E… code (negative).
+/// Maps a system errno value to an EVIO_E… code (negative): the errno named by each row of
+/// EVIO_ERRNO_MAP (EPERM…) to its code (EVIO_EPERM…), EAGAIN/EWOULDBLOCK to EVIO_EBUSY,
+/// anything else to EVIO_EIO.
 int from_errno(int err) noexcept;
 
-/// Short static text for a code.
+/// Short static text for a code (the row's text in EVIO_ERRNO_MAP; "success" for 0).
 const char *strerror_text(int code) noexcept;
 
 /// Records `msg` as this thread's last error and returns `code` (for `return fail(…)`).
