@@ -1,10 +1,6 @@
-// The C API: validate, cast the opaque handle, call the core, map errors. No logic here,
-// and nothing C++ (exceptions included) crosses this boundary.
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
-#include <cerrno>
+// The C API: validate, cast the opaque handle, call one core method, map errors. No
+// logic and no system call here, and nothing C++ (exceptions included) crosses this
+// boundary.
 #include <new>
 
 #include <evio.h>
@@ -12,14 +8,9 @@
 #include "core/address.hpp"
 #include "core/conn.hpp"
 #include "core/error.hpp"
+#include "core/input_stream.hpp"
 #include "core/loop.hpp"
 #include "core/server.hpp"
-
-namespace evio {
-int input_stream_begin(evio_input_stream *, const void *, size_t, const void **, size_t *);
-int input_stream_end(evio_input_stream *, const void *, size_t);
-void input_stream_free(evio_input_stream *);
-} // namespace evio
 
 using evio::Conn;
 using evio::fail;
@@ -43,7 +34,17 @@ int check_owner(const evio_conn *h, const char *fn) {
     const Conn *c = evio::from_handle(h);
     if (c->closed.load(std::memory_order_acquire))
         return fail(EVIO_ENOTCONN, std::string(fn) + ": connection is closed");
-    if (evio::Loop::current() != c->loop)
+    if (evio::Loop::on_this_thread() != c->loop)
+        return fail(EVIO_EPERM, std::string(fn) + ": not on the connection's loop thread");
+    return 0;
+}
+
+/// Checks a handle for a loop-thread-only accessor: on the owner loop's thread, or (for a
+/// closed connection, which nothing changes any more) any thread holding a reference.
+int check_inspect(const evio_conn *h, const char *fn) {
+    if (int rc = check_conn(h, fn))
+        return rc;
+    if (!evio::from_handle(h)->may_inspect())
         return fail(EVIO_EPERM, std::string(fn) + ": not on the connection's loop thread");
     return 0;
 }
@@ -120,18 +121,7 @@ EVIO_EXPORT int evio_conn_wake(evio_conn *conn) {
     Conn *c = evio::from_handle(conn);
     if (c->transport == evio::Transport::Udp)
         return fail(EVIO_ENOTSUP, "evio_conn_wake: not for UDP");
-    if (c->closed.load(std::memory_order_acquire))
-        return fail(EVIO_ENOTCONN, "evio_conn_wake: connection is closed");
-    if (c->wake_pending.exchange(true, std::memory_order_acq_rel))
-        return 0; // one is queued already: they coalesce
-    c->ref();     // the queue's reference
-    bool posted = guarded([&] { return c->mailbox->post_wake(c) ? 1 : 0; }) == 1;
-    if (!posted) {
-        c->wake_pending.store(false, std::memory_order_release);
-        c->unref();
-        return fail(EVIO_ENOTCONN, "evio_conn_wake: the server has stopped");
-    }
-    return 0;
+    return guarded([&] { return c->user_wake(); });
 }
 
 EVIO_EXPORT void evio_conn_ref(evio_conn *conn) {
@@ -147,11 +137,12 @@ EVIO_EXPORT void evio_conn_unref(evio_conn *conn) {
 }
 
 EVIO_EXPORT void *evio_conn_context(const evio_conn *conn) {
-    return check_conn(conn, "evio_conn_context") == 0 ? evio::from_handle(conn)->context : nullptr;
+    return check_inspect(conn, "evio_conn_context") == 0 ? evio::from_handle(conn)->context
+                                                         : nullptr;
 }
 
 EVIO_EXPORT void evio_conn_set_context(evio_conn *conn, void *ctx) {
-    if (check_conn(conn, "evio_conn_set_context") == 0)
+    if (check_inspect(conn, "evio_conn_set_context") == 0)
         evio::from_handle(conn)->context = ctx;
 }
 
@@ -162,26 +153,13 @@ EVIO_EXPORT int evio_conn_addr_index(const evio_conn *conn) {
 }
 
 EVIO_EXPORT const struct sockaddr *evio_conn_local_addr(evio_conn *conn, socklen_t *len) {
-    if (check_conn(conn, "evio_conn_local_addr"))
+    if (check_inspect(conn, "evio_conn_local_addr"))
         return nullptr;
-    Conn *c = evio::from_handle(conn);
-    if (!c->local.known()) {
-        if (c->fd < 0) {
-            fail(EVIO_ENOTCONN, "evio_conn_local_addr: connection is closed");
-            return nullptr;
-        }
-        if (int e = c->local.load_local(c->fd)) {
-            evio::fail_errno(evio::from_errno(-e), "evio_conn_local_addr: getsockname");
-            return nullptr;
-        }
-    }
-    if (len)
-        *len = c->local.len();
-    return c->local.get();
+    return evio::from_handle(conn)->local_addr(len);
 }
 
 EVIO_EXPORT const struct sockaddr *evio_conn_remote_addr(evio_conn *conn, socklen_t *len) {
-    if (check_conn(conn, "evio_conn_remote_addr"))
+    if (check_inspect(conn, "evio_conn_remote_addr"))
         return nullptr;
     Conn *c = evio::from_handle(conn);
     if (len)
@@ -200,18 +178,7 @@ EVIO_EXPORT int evio_addr_string(const struct sockaddr *addr, socklen_t len, cha
 EVIO_EXPORT int evio_conn_set_keepalive(evio_conn *conn, int seconds) {
     if (int rc = check_owner(conn, "evio_conn_set_keepalive"))
         return rc;
-    Conn *c = evio::from_handle(conn);
-    if (c->transport != evio::Transport::Tcp)
-        return fail(EVIO_ENOTSUP, "evio_conn_set_keepalive: not a TCP connection");
-    if (seconds < 0)
-        return fail(EVIO_EINVAL, "evio_conn_set_keepalive: negative period");
-    int on = seconds > 0 ? 1 : 0;
-    if (setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0)
-        return evio::fail_errno(evio::from_errno(errno), "evio_conn_set_keepalive");
-    if (on && (setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPIDLE, &seconds, sizeof seconds) != 0 ||
-               setsockopt(c->fd, IPPROTO_TCP, TCP_KEEPINTVL, &seconds, sizeof seconds) != 0))
-        return evio::fail_errno(evio::from_errno(errno), "evio_conn_set_keepalive");
-    return 0;
+    return evio::from_handle(conn)->set_keepalive(seconds);
 }
 
 EVIO_EXPORT int evio_conn_set_reuse_input(evio_conn *conn, int on) {

@@ -1,29 +1,76 @@
 #include "core/conn.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
-#include <cerrno>
+#include <cassert>
 
 #include "core/error.hpp"
+#include "core/loop.hpp"
+#include "core/mailbox.hpp"
+#include "os/socket.hpp"
 
 namespace evio {
 
-int CompactAddr::load_local(int fd) {
-    sockaddr_storage ss{};
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &sl) != 0)
-        return -errno;
-    set(reinterpret_cast<const sockaddr *>(&ss), sl);
-    return 0;
+void Conn::ref() noexcept {
+    [[maybe_unused]] int before = refs.fetch_add(1, std::memory_order_relaxed);
+    assert(before > 0 && "a reference taken on a freed connection");
 }
 
 void Conn::unref() noexcept {
-    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    int before = refs.fetch_sub(1, std::memory_order_acq_rel);
+    assert(before > 0 && "more unrefs than refs");
+    if (before == 1) {
         magic = kDead;
         delete this;
     }
+}
+
+int Conn::user_wake() {
+    if (closed.load(std::memory_order_acquire))
+        return fail(EVIO_ENOTCONN, "evio_conn_wake: connection is closed");
+    if (user_wake_queued.exchange(true, std::memory_order_acq_rel))
+        return 0; // one is queued already: they coalesce
+    ref();        // the queue's reference
+    bool posted = false;
+    try {
+        posted = mailbox->post_user_wake(this);
+    } catch (...) {
+        posted = false;
+    }
+    if (!posted) {
+        user_wake_queued.store(false, std::memory_order_release);
+        unref();
+        return fail(EVIO_ENOTCONN, "evio_conn_wake: the server has stopped");
+    }
+    return 0;
+}
+
+const sockaddr *Conn::local_addr(socklen_t *len) {
+    if (!local.known()) {
+        if (io.fd < 0) {
+            fail(EVIO_ENOTCONN, "evio_conn_local_addr: connection is closed");
+            return nullptr;
+        }
+        if (int e = local.load_local(io.fd)) {
+            fail_errno(e, "evio_conn_local_addr: getsockname");
+            return nullptr;
+        }
+    }
+    if (len)
+        *len = local.len();
+    return local.get();
+}
+
+int Conn::set_keepalive(int seconds) {
+    if (transport != Transport::Tcp)
+        return fail(EVIO_ENOTSUP, "evio_conn_set_keepalive: not a TCP connection");
+    if (seconds < 0)
+        return fail(EVIO_EINVAL, "evio_conn_set_keepalive: negative period");
+    if (int rc = os::set_keepalive(io.fd, seconds))
+        return fail_errno(from_errno(-rc), "evio_conn_set_keepalive");
+    return 0;
+}
+
+bool Conn::may_inspect() const noexcept {
+    return Loop::on_this_thread() == loop || closed.load(std::memory_order_acquire);
 }
 
 } // namespace evio

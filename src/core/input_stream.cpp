@@ -6,6 +6,7 @@
 #include <evio.h>
 
 #include "core/error.hpp"
+#include "core/input_stream.hpp"
 
 namespace evio {
 

@@ -1,105 +1,107 @@
-// One event loop: one thread, one poller, the connections it owns.
+// One event loop: one thread, one engine, the connections it owns. Its member functions
+// live in one file per job: loop.cpp (the turn, dispatch, the mailbox, stopping),
+// accept.cpp (listeners, new connections), stream.cpp (a connection's input, output,
+// close and detach), udp.cpp (datagrams), tick.cpp (the tick callback).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
 
+#include <evio.h>
+
+#include "core/bound_socket.hpp"
 #include "core/conn.hpp"
-#include "engine/poller.hpp"
+#include "core/mailbox.hpp"
+#include "engine/engine.hpp"
 
 namespace evio {
 
 class Server;
 
-/// An accepted socket handed from the accepting loop to the loop that will own it.
-struct Handoff {
-    int fd;
-    int addr_index;
-    Transport transport;
-    sockaddr_storage remote;
-    socklen_t remote_len;
-};
-
-/// The cross-thread entry of a loop: work posted by other threads plus the wake-up.
-/// Shared with connections so a late evio_conn_wake() after the loop is gone finds `dead`
-/// instead of freed memory.
-struct Mailbox {
-    std::mutex mu;
-    bool dead = false;         ///< loop stopped: refuse new posts
-    Poller *poller = nullptr;  ///< valid while !dead (guarded by mu)
-    std::vector<Conn *> wakes; ///< each holds a reference
-    std::vector<Handoff> handoffs;
-
-    /// Queues a wake for `c`. Returns false if the loop is gone.
-    bool post_wake(Conn *c);
-    /// Queues an accepted fd. Returns false if the loop is gone (caller closes the fd).
-    bool post_handoff(const Handoff &h);
-    /// Wakes the loop (e.g. for shutdown). No-op once dead.
-    void signal();
-};
-
 class Loop {
   public:
-    Loop(Server &server, int index, std::unique_ptr<Poller> poller);
+    Loop(Server &server, int index, std::unique_ptr<Engine> engine);
     ~Loop();
+    Loop(const Loop &) = delete;
+    Loop &operator=(const Loop &) = delete;
 
-    /// Runs until the server stops; then closes every connection it owns.
-    void run();
+    /// Runs until the server stops, then closes every connection it owns. Returns 0, or
+    /// a negative EVIO_E… code (message recorded) when the engine failed.
+    int run();
 
     int index() const { return index_; }
     Mailbox &mailbox() { return *mailbox_; }
     /// Open connections, including those handed over but not yet opened (for balancing).
     std::atomic<int> &load() { return load_; }
+    const char *engine_name() const { return engine_->name(); }
 
     /// Watches a listener (accepting loop only) or a UDP socket. Before run().
-    int watch_listener(Listener *l);
-    int watch_udp(UdpSocket *u);
+    int watch(Listener &l);
+    int watch(UdpSocket &u);
 
     /// The loop running on the calling thread, or null.
-    static Loop *current() noexcept;
+    static Loop *on_this_thread() noexcept;
 
-    // Called through the C API, on this loop's thread.
+    /// evio_conn_write(), on this loop's thread.
     int write(Conn *c, const void *buf, size_t len);
 
   private:
-    void dispatch(const PollEvent &ev);
-    void on_accept(Listener *l);
-    void on_udp(UdpSocket *u);
-    void on_conn(Conn *c, uint32_t events);
-    void on_mailbox();
+    // loop.cpp
+    int turn();
+    void dispatch(const Completion &done);
+    int next_timeout(int64_t now) const;
+    void on_interrupt();
+    void drop(MailboxItems &items);
+    void end_turn();
+    void shutdown_all();
+    // accept.cpp
+    void on_accept(Listener &l, const Completion &done);
+    void pause(Listener &l);
+    void resume_listeners(int64_t now);
     void open_conn(const Handoff &h);
-    void after_callback(Conn *c, int action);
-    bool flush(Conn *c);
+    void link(Conn *c);
+    void unlink(Conn *c);
+    // stream.cpp
+    void on_recv(Conn *c, const Completion &done);
+    void on_send(Conn *c, const Completion &done);
+    void on_user_wake(Conn *c);
+    void after_callback(Conn *c, evio_action action);
+    void flush(Conn *c);
     void flush_dirty();
-    void set_interest(Conn *c);
+    void update_reading(Conn *c);
     void close_conn(Conn *c, int err);
     void detach_conn(Conn *c);
-    void discard_input(int fd);
-    void unlink(Conn *c);
+    void retire(Conn *c);
+    // udp.cpp
+    void on_datagram(UdpSocket &u, const Completion &done);
+    // tick.cpp
+    void start_ticking();
+    bool tick_due(int64_t now) const { return ticking_ && now >= next_tick_ns_; }
     void run_tick(int64_t now);
-    int next_timeout(int64_t now) const;
-    void shutdown_all();
 
     Server &server_;
+    const evio_events &callbacks_; ///< the server's copy of the user's table
     int index_;
-    std::unique_ptr<Poller> poller_;
+    std::unique_ptr<Engine> engine_;
     std::shared_ptr<Mailbox> mailbox_;
     std::atomic<int> load_{0};
-    std::vector<char> readbuf_;
-    std::vector<PollEvent> events_;
-    Conn *current_ = nullptr;       ///< the connection whose callback is running
-    std::vector<Conn *> dirty_;     ///< other connections with output to flush (each holds a ref)
-    std::vector<Conn *> graveyard_; ///< closed in this turn; released after the turn
-    std::vector<Conn *> wakes_;     ///< swapped with the mailbox's
-    std::vector<Handoff> handoffs_;
+    Conn *callback_conn_ = nullptr;   ///< the connection whose callback is running
+    std::vector<Conn *> dirty_;       ///< other connections with output to flush (a ref each)
+    std::vector<Conn *> closed_turn_; ///< closed in this turn: the loop's ref, dropped after it
+    MailboxItems taken_;              ///< reused for every mailbox take
     std::vector<Listener *> listeners_;
-    Conn *head_ = nullptr;
+    Conn *head_ = nullptr; ///< open connections
     bool ticking_ = false;
     int64_t next_tick_ns_ = 0;
 };
+
+/// Monotonic clock in nanoseconds.
+int64_t now_ns() noexcept;
+
+/// A callback's return value as an action: a C callback may return any int, which must
+/// not be used as an evio_action before it is checked (unknown values mean EVIO_NONE).
+evio_action checked_action(int raw) noexcept;
 
 } // namespace evio

@@ -1,15 +1,17 @@
-// The server: binds the listeners, owns the loops and their threads, stops them.
+// The server: binds the addresses, owns the loops and their threads, stops them.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include <evio.h>
 
-#include "core/conn.hpp"
+#include "core/balancer.hpp"
+#include "core/bound_socket.hpp"
 #include "core/loop.hpp"
 
 namespace evio {
@@ -24,44 +26,38 @@ class Server {
     /// evio_serve(): validates, binds, runs, cleans up. Returns 0 or an EVIO_E… code.
     int serve(const evio_events *events, const char *const *addrs, size_t naddrs);
 
-    const evio_events &events() const { return events_; }
+    /// The user's callback table (the server's own copy).
+    const evio_events &callbacks() const { return callbacks_; }
     bool stopping() const { return stopping_.load(std::memory_order_acquire); }
     /// Stops every loop. Any thread; idempotent.
     void shutdown() noexcept;
     /// Chooses the loop for a new connection (accepting thread only).
-    Loop &pick_loop();
+    Loop &pick_loop() { return balancer_.pick(loops_); }
 
     // evio_server accessors (during `serving`).
     int num_addrs() const { return static_cast<int>(bound_.size()); }
     int num_loops() const { return static_cast<int>(loops_.size()); }
-    const char *engine_name() const { return engine_name_; }
+    const char *engine_name() const;
     const sockaddr *addr(int i, socklen_t *len) const;
     int addr_string(int i, char *buf, size_t buflen) const;
 
   private:
-    struct Bound {
-        sockaddr_storage addr;
-        socklen_t len;
-        std::string scheme; // as given, with "-net" if given
-    };
-    int load_events(const evio_events *events);
-    int choose_engine(const std::vector<ListenSpec> &specs, bool &use_std) const;
+    int parse_all(const char *const *addrs, size_t naddrs, std::vector<ListenSpec> &specs);
     int bind_all(const std::vector<ListenSpec> &specs);
-    int bind_one(const ListenSpec &spec, int index);
-    void close_listeners() noexcept;
+    int make_loops(EngineKind kind);
+    int watch_all();
+    int run_loops();
+    void run_loop(Loop &loop);
+    void close_bound_sockets() noexcept;
 
-    evio_events events_{};
+    evio_events callbacks_{};
     std::atomic<bool> stopping_{false};
     std::vector<std::unique_ptr<Loop>> loops_;
-    std::vector<std::unique_ptr<Listener>> listeners_;
-    std::vector<std::unique_ptr<UdpSocket>> udps_;
-    std::vector<Bound> bound_;
-    const char *engine_name_ = "";
-    uint64_t rr_next_ = 0;
-    uint64_t rand_state_ = 0;
+    std::vector<std::unique_ptr<BoundSocket>> bound_; ///< in the order of the addresses
+    Balancer balancer_;
+    std::mutex error_mu_;
+    int loop_error_ = 0; ///< the first engine failure of any loop (under error_mu_)
+    std::string loop_error_msg_;
 };
-
-/// Monotonic clock in nanoseconds.
-int64_t now_ns() noexcept;
 
 } // namespace evio

@@ -69,7 +69,7 @@ class EpollPoller final : public Poller {
         return n;
     }
 
-    void wake() noexcept override {
+    void interrupt() noexcept override {
         uint64_t one = 1;
         // EAGAIN means the counter is already non-zero: the loop is woken anyway.
         [[maybe_unused]] ssize_t r = ::write(evfd_, &one, sizeof one);

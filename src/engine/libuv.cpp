@@ -114,7 +114,7 @@ class UvPoller final : public Poller {
         return n;
     }
 
-    void wake() noexcept override { uv_async_send(&async_); }
+    void interrupt() noexcept override { uv_async_send(&async_); }
 
     const char *name() const noexcept override { return "libuv"; }
 

@@ -1,6 +1,16 @@
-// The engine contract: an engine knows file descriptors and readiness, never user
-// callbacks. The loop (src/core/loop.cpp) asks it to watch fds and to wait; it answers with
-// (tag, events) pairs. One file per engine implements this (epoll.cpp, …), as in Redis ae.
+// The readiness contract, below the engine contract (engine.hpp): a poller knows file
+// descriptors and readiness, never sockets' meaning or user callbacks. The readiness
+// adaptor (readiness.cpp) asks it to watch fds and to wait; it answers with (tag, events)
+// pairs. One file per poller implements this (epoll.cpp, libuv.cpp), as in Redis ae.
+//
+// Rules:
+//  1. Readiness is level-triggered: an fd that is still readable (writable) after an
+//     event is reported again by the next wait(). The adaptor reads once per event.
+//  2. wait() never reports an fd removed before the call. An fd removed after wait()
+//     returned may still have an entry in the array it filled: the caller must skip it
+//     (the adaptor does, through IoHandle::ready_slot).
+//  3. Error and hang-up are reported (kHangup) whether asked for or not.
+//  4. One thread, except interrupt().
 #pragma once
 
 #include <cstdint>
@@ -16,7 +26,7 @@ enum : uint32_t {
 };
 
 /// One ready file descriptor. `tag` is what was given to add()/modify(); a null tag means
-/// the poller was woken by wake().
+/// the poller was interrupted by interrupt().
 struct PollEvent {
     void *tag;
     uint32_t events;
@@ -40,7 +50,7 @@ class Poller {
     virtual int wait(PollEvent *out, int max, int timeout_ms) = 0;
     /// Makes a wait() in progress (or the next one) return with a null-tag event.
     /// The only function that may be called from any thread.
-    virtual void wake() noexcept = 0;
+    virtual void interrupt() noexcept = 0;
     /// The engine's name ("epoll").
     virtual const char *name() const noexcept = 0;
 };

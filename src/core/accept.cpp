@@ -1,0 +1,106 @@
+// Listeners and new connections: accept, hand over to the chosen loop, open.
+#include <cassert>
+#include <cstring>
+#include <new>
+
+#include "core/error.hpp"
+#include "core/loop.hpp"
+#include "core/server.hpp"
+#include "os/socket.hpp"
+
+namespace evio {
+
+namespace {
+constexpr int64_t kAcceptPauseNs = 100'000'000; // after EMFILE & co
+} // namespace
+
+void Loop::on_accept(Listener &l, const Completion &done) {
+    if (done.result < 0) {
+        // EMFILE, ENFILE, ENOBUFS, ENOMEM…: the backlog cannot drain now. Stop accepting
+        // for a while instead of spinning on the listener; never end the loop.
+        pause(l);
+        return;
+    }
+    const int fd = done.result;
+    if (server_.stopping()) {
+        os::close(fd);
+        return;
+    }
+    Handoff h{};
+    h.fd = fd;
+    h.addr_index = l.index;
+    h.transport = l.spec.transport;
+    std::memcpy(&h.remote, done.addr, done.addr_len);
+    h.remote_len = done.addr_len;
+    if (h.transport == Transport::Tcp)
+        os::set_nodelay(fd, true);
+    Loop &target = server_.pick_loop();
+    target.load().fetch_add(1, std::memory_order_relaxed);
+    if (&target == this) {
+        open_conn(h);
+    } else if (!target.mailbox().post_handoff(h)) {
+        os::close(fd);
+        target.load().fetch_sub(1, std::memory_order_relaxed);
+    }
+}
+
+void Loop::pause(Listener &l) {
+    engine_->recv_stop(l.io);
+    l.paused = true;
+    l.resume_at_ns = now_ns() + kAcceptPauseNs;
+}
+
+void Loop::resume_listeners(int64_t now) {
+    for (Listener *l : listeners_)
+        if (l->paused && now >= l->resume_at_ns && engine_->recv_start(l->io) == 0)
+            l->paused = false;
+}
+
+void Loop::open_conn(const Handoff &h) {
+    Conn *c = new (std::nothrow) Conn(h.transport);
+    if (c == nullptr) {
+        os::close(h.fd);
+        load_.fetch_sub(1, std::memory_order_relaxed);
+        return;
+    }
+    c->io.fd = h.fd;
+    c->io.role = Role::Stream;
+    c->io.tag = c;
+    c->addr_index = h.addr_index;
+    c->remote.set(reinterpret_cast<const sockaddr *>(&h.remote), h.remote_len);
+    c->loop = this;
+    c->mailbox = mailbox_;
+    c->reading = true;
+    if (engine_->open(c->io) != 0 || engine_->recv_start(c->io) != 0) {
+        engine_->cancel(c->io);
+        os::close(c->io.fd);
+        load_.fetch_sub(1, std::memory_order_relaxed);
+        c->unref();
+        return;
+    }
+    link(c);
+    if (callbacks_.opened) {
+        callback_conn_ = c;
+        after_callback(c, checked_action(callbacks_.opened(c_handle(c), callbacks_.udata)));
+    }
+}
+
+void Loop::link(Conn *c) {
+    c->next = head_;
+    if (head_)
+        head_->prev = c;
+    head_ = c;
+}
+
+void Loop::unlink(Conn *c) {
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (head_ == c)
+        head_ = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = nullptr;
+    load_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+} // namespace evio

@@ -1,0 +1,316 @@
+#include "engine/readiness.hpp"
+
+#include <cassert>
+#include <cerrno>
+
+#include <evio.h>
+
+#include "core/error.hpp"
+#include "os/socket.hpp"
+
+namespace evio {
+
+namespace {
+
+constexpr int kMaxEvents = 256;
+constexpr size_t kReadBufferSize = 64 * 1024;
+constexpr int kAcceptBatch = 64;   // accepts per readiness event
+constexpr int kDatagramBatch = 16; // datagrams per readiness event
+
+bool would_block(ssize_t rc) {
+    return rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR;
+}
+
+int code_of(ssize_t rc) {
+    return rc >= 0 ? static_cast<int>(rc) : from_errno(static_cast<int>(-rc));
+}
+
+} // namespace
+
+ReadinessEngine::ReadinessEngine(std::unique_ptr<Poller> poller)
+    : poller_(std::move(poller)), events_(kMaxEvents), readbuf_(kReadBufferSize) {}
+
+int ReadinessEngine::open(IoHandle &h) {
+    h.interest = 0;
+    h.registered = false; // the poller hears of it with its first interest: one call
+    h.receiving = h.connecting = h.send_blocked = false;
+    h.send_iov = nullptr;
+    h.ready_batch = 0;
+    return 0;
+}
+
+int ReadinessEngine::update_interest(IoHandle &h) {
+    const uint32_t want = (h.receiving ? uint32_t{kReadable} : 0u) |
+                          (h.send_blocked || h.connecting ? uint32_t{kWritable} : 0u);
+    if (want == h.interest && (h.registered || want == 0))
+        return 0;
+    int rc = h.registered ? poller_->modify(h.fd, want, &h) : poller_->add(h.fd, want, &h);
+    if (rc != 0)
+        return rc;
+    h.registered = true;
+    h.interest = want;
+    return 0;
+}
+
+void ReadinessEngine::update_later(IoHandle &h) {
+    // Dropping write interest at once would cost an epoll_ctl when the loop submits the
+    // rest of its output right after the completion; do it before the next wait instead.
+    if (h.interest & kWritable)
+        stale_interest_.push_back(&h);
+}
+
+int ReadinessEngine::recv_start(IoHandle &h) {
+    h.receiving = true;
+    return update_interest(h);
+}
+
+int ReadinessEngine::recv_stop(IoHandle &h) {
+    h.receiving = false;
+    return update_interest(h);
+}
+
+void ReadinessEngine::queue(IoHandle &h, Op op, int result) {
+    Completion c;
+    c.tag = h.tag;
+    c.op = op;
+    c.result = result;
+    queued_.push_back({&h, c});
+}
+
+int ReadinessEngine::send(IoHandle &h, const iovec *iov, int iovcnt) {
+    assert(h.send_iov == nullptr && "one send in flight per socket");
+    h.send_iov = iov;
+    h.send_iovcnt = iovcnt;
+    ssize_t n = os::send_vector(h.fd, iov, iovcnt);
+    if (!would_block(n)) {
+        h.send_iov = nullptr;
+        queue(h, Op::Send, code_of(n));
+        if (h.send_blocked) {
+            h.send_blocked = false;
+            update_later(h);
+        }
+        return 0;
+    }
+    h.send_blocked = true;
+    if (int rc = update_interest(h)) {
+        h.send_iov = nullptr;
+        h.send_blocked = false;
+        queue(h, Op::Send, rc); // reported like a failed send: the loop closes
+    }
+    return 0;
+}
+
+ssize_t ReadinessEngine::send_now(IoHandle &h, const void *buf, size_t len) {
+    assert(h.send_iov == nullptr);
+    ssize_t n = os::send(h.fd, buf, len);
+    return would_block(n) ? 0 : n;
+}
+
+ssize_t ReadinessEngine::send_to(IoHandle &h, const iovec *iov, int iovcnt, const sockaddr *to,
+                                 socklen_t to_len) {
+    return os::send_to(h.fd, iov, iovcnt, to, to_len);
+}
+
+int ReadinessEngine::connect(IoHandle &h, const sockaddr *addr, socklen_t len) {
+    int rc = os::connect(h.fd, addr, len);
+    if (rc == -EINPROGRESS) {
+        h.connecting = true;
+        if (int e = update_interest(h)) {
+            h.connecting = false;
+            queue(h, Op::Connect, e);
+        }
+        return 0;
+    }
+    queue(h, Op::Connect, rc == 0 ? 0 : code_of(rc));
+    return 0;
+}
+
+int ReadinessEngine::cancel(IoHandle &h) {
+    if (h.registered) {
+        [[maybe_unused]] int rc = poller_->remove(h.fd);
+        assert(rc == 0 && "a watched fd cannot be removed: closed behind the engine's back?");
+    }
+    if (h.ready_batch == batch_ && h.ready_slot > 0 &&
+        static_cast<int>(h.ready_slot) - 1 >= cursor_)
+        events_[h.ready_slot - 1].events = 0; // its event is skipped (poller rule 2)
+    for (size_t i = queued_head_; i < queued_.size(); i++)
+        if (queued_[i].h == &h)
+            queued_[i].h = nullptr;
+    for (IoHandle *&p : stale_interest_)
+        if (p == &h)
+            p = nullptr;
+    h.registered = h.receiving = h.connecting = h.send_blocked = false;
+    h.interest = 0;
+    h.send_iov = nullptr;
+    return 0; // nothing is ever in flight outside next()
+}
+
+int ReadinessEngine::wait(int timeout_ms) {
+    for (IoHandle *h : stale_interest_)
+        if (h && !h->send_blocked && !h->connecting && update_interest(*h) != 0)
+            queue(*h, Op::Recv, EVIO_EIO); // cannot be watched as it should: closed
+    stale_interest_.clear();
+    batch_++;
+    cursor_ = phase_ = repeats_ = 0;
+    nevents_ = 0;
+    if (queued_head_ < queued_.size())
+        timeout_ms = 0; // completions are waiting already
+    int n = poller_->wait(events_.data(), static_cast<int>(events_.size()), timeout_ms);
+    if (n < 0)
+        return fail_errno(n, std::string("waiting for events (") + poller_->name() + ")");
+    nevents_ = n;
+    for (int i = 0; i < n; i++) {
+        if (auto *h = static_cast<IoHandle *>(events_[i].tag)) {
+            h->ready_batch = batch_;
+            h->ready_slot = static_cast<uint32_t>(i) + 1;
+        }
+    }
+    return 0;
+}
+
+bool ReadinessEngine::next(Completion &out) {
+    for (;;) {
+        if (queued_head_ < queued_.size()) {
+            Queued &q = queued_[queued_head_++];
+            if (q.h == nullptr)
+                continue;
+            out = q.c;
+            return true;
+        }
+        queued_.clear();
+        queued_head_ = 0;
+        if (cursor_ >= nevents_)
+            return false;
+        if (from_event(events_[cursor_], out))
+            return true;
+    }
+}
+
+void ReadinessEngine::finish_event() {
+    cursor_++;
+    phase_ = repeats_ = 0;
+}
+
+bool ReadinessEngine::from_event(PollEvent &ev, Completion &out) {
+    if (ev.events == 0) { // its socket was cancelled after the poller reported it
+        finish_event();
+        return false;
+    }
+    if (ev.tag == nullptr) {
+        finish_event();
+        out = Completion{};
+        return true;
+    }
+    auto &h = *static_cast<IoHandle *>(ev.tag);
+    switch (h.role) {
+    case Role::Stream:
+        return stream_event(h, ev.events, out);
+    case Role::Listener:
+        return listener_event(h, ev.events, out);
+    case Role::Datagram:
+        return datagram_event(h, ev.events, out);
+    }
+    finish_event();
+    return false;
+}
+
+bool ReadinessEngine::try_send(IoHandle &h, Completion &out) {
+    ssize_t n = os::send_vector(h.fd, h.send_iov, h.send_iovcnt);
+    if (would_block(n))
+        return false;
+    h.send_iov = nullptr;
+    h.send_blocked = false;
+    update_later(h);
+    out = Completion{};
+    out.tag = h.tag;
+    out.op = Op::Send;
+    out.result = code_of(n);
+    return true;
+}
+
+// Level-triggered, one event: first the write side (a connect that finished, or the send
+// waiting for room), then one read. Either may end the socket; cancel() then marks the
+// event, and the read side is skipped.
+bool ReadinessEngine::stream_event(IoHandle &h, uint32_t ready, Completion &out) {
+    if (phase_ == 0) {
+        phase_ = 1;
+        if ((ready & (kWritable | kHangup)) && h.connecting) {
+            int err = os::pending_error(h.fd);
+            h.connecting = false;
+            update_later(h);
+            out = Completion{};
+            out.tag = h.tag;
+            out.op = Op::Connect;
+            out.result = err == 0 ? 0 : code_of(err);
+            return true;
+        }
+        if ((ready & (kWritable | kHangup)) && h.send_blocked && try_send(h, out))
+            return true;
+    }
+    finish_event();
+    if (!(ready & (kReadable | kHangup)) || !h.receiving)
+        return false;
+    ssize_t n = os::recv(h.fd, readbuf_.data(), readbuf_.size());
+    if (would_block(n))
+        return false;
+    out = Completion{};
+    out.tag = h.tag;
+    out.op = Op::Recv;
+    out.result = code_of(n);
+    if (n > 0) {
+        out.data = readbuf_.data();
+        out.len = static_cast<size_t>(n);
+    }
+    return true;
+}
+
+bool ReadinessEngine::listener_event(IoHandle &h, uint32_t ready, Completion &out) {
+    while ((ready & (kReadable | kHangup)) && h.receiving && repeats_ < kAcceptBatch) {
+        repeats_++;
+        int fd = os::accept(h.fd, &peer_, &peer_len_);
+        if (fd == -EAGAIN || fd == -EWOULDBLOCK)
+            break;
+        if (fd < 0 && os::accept_error_is_transient(fd))
+            continue;
+        out = Completion{};
+        out.tag = h.tag;
+        out.op = Op::Accept;
+        out.result = code_of(fd);
+        out.addr = reinterpret_cast<const sockaddr *>(&peer_);
+        out.addr_len = fd >= 0 ? peer_len_ : 0;
+        return true; // the event stays current: the next call accepts again
+    }
+    finish_event();
+    return false;
+}
+
+bool ReadinessEngine::datagram_event(IoHandle &h, uint32_t ready, Completion &out) {
+    while ((ready & (kReadable | kHangup)) && h.receiving && repeats_ < kDatagramBatch) {
+        repeats_++;
+        ssize_t n = os::recv_from(h.fd, readbuf_.data(), readbuf_.size(), &peer_, &peer_len_);
+        if (n == -EINTR)
+            continue;
+        if (n < 0)
+            break; // nothing now, or a stray ICMP error: nothing to read
+        out = Completion{};
+        out.tag = h.tag;
+        out.op = Op::RecvFrom;
+        out.result = static_cast<int>(n);
+        out.data = readbuf_.data();
+        out.len = static_cast<size_t>(n);
+        out.addr = reinterpret_cast<const sockaddr *>(&peer_);
+        out.addr_len = peer_len_;
+        return true;
+    }
+    finish_event();
+    return false;
+}
+
+std::unique_ptr<Engine> make_engine(EngineKind kind, int &err) {
+    auto poller = kind == EngineKind::Std ? make_std_poller(err) : make_native_poller(err);
+    if (!poller)
+        return nullptr;
+    return std::make_unique<ReadinessEngine>(std::move(poller));
+}
+
+} // namespace evio
