@@ -2,6 +2,7 @@
  * redis-server — a small in-memory Redis clone on evio (evio's redis example, in C).
  *
  *   redis-server [ADDRESS...] [--loops N] [--balance random|round-robin|least-connections]
+ *                [--max-command-bytes N]
  *
  * ADDRESS uses evio's syntax (default tcp://127.0.0.1:6380); several may be given, e.g.
  * tcp://127.0.0.1:6380 unix:///tmp/redis.sock.
@@ -11,7 +12,15 @@
  * Both protocols are understood: RESP arrays (what redis-cli and client libraries send)
  * and inline commands (`PING\r\n`, what telnet and redis-benchmark's *_INLINE tests send).
  * Pipelined commands are answered in order with one write per `data` call; a command split
- * over several reads is kept in an evio_input_stream until the rest arrives.
+ * over several reads is kept in an evio_input_stream until the rest arrives, and parsed
+ * incrementally (redis_proto.c): each read costs what it brings, not what came before.
+ *
+ * Limits (a protocol error is answered "-ERR Protocol error: ..." and the connection closed):
+ *   inline command line     64 KiB (REDIS_MAX_INLINE)
+ *   arguments per command   1M (REDIS_MAX_MULTIBULK), allocated as they arrive
+ *   one argument            512 MiB (REDIS_MAX_BULK), but no more than the next limit
+ *   one command             64 MiB (REDIS_MAX_COMMAND_BYTES), or --max-command-bytes N:
+ *                           past it the reply is "-ERR Protocol error: command too large"
  *
  * Try it:  redis-server tcp://127.0.0.1:6380 &   redis-cli -p 6380 set hello world
  *
@@ -19,7 +28,8 @@
  */
 #include <evio.h>
 
-#include "example.h" /* main(): the command line, Ctrl-C, the "serving on" line */
+#include "example.h"     /* main(): the command line, Ctrl-C, the "serving on" line */
+#include "redis_proto.h" /* the protocol parser */
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -29,9 +39,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_INLINE 65536                      /* longest inline command line */
-#define MAX_MULTIBULK (1024 * 1024)           /* most arguments in one command */
-#define MAX_BULK ((long long)512 * 1024 * 1024) /* longest argument */
+static size_t max_command_bytes = REDIS_MAX_COMMAND_BYTES; /* --max-command-bytes */
 
 /* ---- the keyspace: one hash table shared by every loop, under a mutex ------------------ */
 
@@ -223,15 +231,18 @@ typedef struct {
     int oom;
 } outbuf;
 
-/* Per-thread scratch space (the reply, the argument vector, unescaped inline arguments),
- * reused from call to call; freed when the loop thread ends (a pthread key destructor). */
-typedef struct arg arg;
+/* An argument of the command being run. */
+typedef struct {
+    const unsigned char *p;
+    size_t len;
+} arg;
+
+/* Per-thread scratch space (the reply, the argument vector), reused from call to call;
+ * freed when the loop thread ends (a pthread key destructor). */
 typedef struct {
     outbuf out;
     arg *argv;
     size_t argv_cap;
-    unsigned char *inl;
-    size_t inl_cap;
     int registered;
 } scratch;
 
@@ -243,7 +254,6 @@ static void scratch_free(void *p) {
     scratch *s = p;
     free(s->out.p);
     free(s->argv);
-    free(s->inl);
     memset(s, 0, sizeof *s);
 }
 
@@ -270,6 +280,20 @@ static void out_add(const void *b, size_t n) {
     }
     memcpy(S.out.p + S.out.len, b, n);
     S.out.len += n;
+}
+
+/* Does not keep a huge reply or argument vector around after the command that needed it. */
+static void scratch_trim(void) {
+    if (S.out.cap > (1u << 20)) {
+        free(S.out.p);
+        S.out.p = NULL;
+        S.out.cap = 0;
+    }
+    if (S.argv_cap > 4096) {
+        free(S.argv);
+        S.argv = NULL;
+        S.argv_cap = 0;
+    }
 }
 
 #define OUT_LIT(s) out_add(s, sizeof(s) - 1)
@@ -299,184 +323,6 @@ static void out_error(const char *fmt, ...) {
     OUT_LIT("-");
     out_add(tmp, (size_t)k);
     OUT_LIT("\r\n");
-}
-
-/* ---- parsing: RESP arrays and inline commands ------------------------------------------ */
-
-struct arg {
-    const unsigned char *p;
-    size_t len;
-};
-
-static int argv_reserve(size_t n) {
-    if (n <= S.argv_cap) return 0;
-    size_t cap = S.argv_cap ? S.argv_cap : 16;
-    while (cap < n) cap *= 2;
-    arg *a = realloc(S.argv, cap * sizeof *a);
-    if (!a) return -1;
-    S.argv = a;
-    S.argv_cap = cap;
-    return 0;
-}
-
-enum { PARSE_INCOMPLETE = 0, PARSE_OK = 1, PARSE_ERROR = -1 };
-
-/* Reads a "<digits>\r\n" number starting at p; returns bytes used, 0 if incomplete, -1 bad. */
-static long parse_number(const unsigned char *p, size_t n, long long *v) {
-    const unsigned char *nl = memchr(p, '\r', n);
-    if (!nl) return n > 32 ? -1 : 0;
-    if ((size_t)(nl - p) + 1 >= n) return 0; /* need the '\n' too */
-    if (nl[1] != '\n') return -1;
-    long long x = 0;
-    int neg = 0;
-    const unsigned char *q = p;
-    if (q < nl && *q == '-') {
-        neg = 1;
-        q++;
-    }
-    if (q == nl || nl - q > 18) return -1;
-    for (; q < nl; q++) {
-        if (*q < '0' || *q > '9') return -1;
-        x = x * 10 + (*q - '0');
-    }
-    *v = neg ? -x : x;
-    return (long)(nl - p) + 2;
-}
-
-static int parse_resp(const unsigned char *d, size_t n, size_t *used, size_t *argc, char *err,
-                      size_t errlen) {
-    long long count;
-    long k = parse_number(d + 1, n - 1, &count);
-    if (k == 0) return PARSE_INCOMPLETE;
-    if (k < 0 || count > MAX_MULTIBULK) {
-        snprintf(err, errlen, "Protocol error: invalid multibulk length");
-        return PARSE_ERROR;
-    }
-    size_t pos = 1 + (size_t)k;
-    *argc = 0;
-    if (count <= 0) {
-        *used = pos;
-        return PARSE_OK;
-    }
-    if (argv_reserve((size_t)count) < 0) {
-        snprintf(err, errlen, "out of memory");
-        return PARSE_ERROR;
-    }
-    for (long long i = 0; i < count; i++) {
-        if (pos >= n) return PARSE_INCOMPLETE;
-        if (d[pos] != '$') {
-            snprintf(err, errlen, "Protocol error: expected '$', got '%c'", d[pos]);
-            return PARSE_ERROR;
-        }
-        long long blen;
-        k = parse_number(d + pos + 1, n - pos - 1, &blen);
-        if (k == 0) return PARSE_INCOMPLETE;
-        if (k < 0 || blen < 0 || blen > MAX_BULK) {
-            snprintf(err, errlen, "Protocol error: invalid bulk length");
-            return PARSE_ERROR;
-        }
-        pos += 1 + (size_t)k;
-        if (n - pos < (size_t)blen + 2) return PARSE_INCOMPLETE;
-        if (d[pos + blen] != '\r' || d[pos + blen + 1] != '\n') {
-            snprintf(err, errlen, "Protocol error: bulk string not followed by CRLF");
-            return PARSE_ERROR;
-        }
-        S.argv[i].p = d + pos;
-        S.argv[i].len = (size_t)blen;
-        pos += (size_t)blen + 2;
-    }
-    *argc = (size_t)count;
-    *used = pos;
-    return PARSE_OK;
-}
-
-static int hexval(unsigned char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* An inline command: words split on blanks; "double quotes" (with \n \r \t \" \\ \xHH
- * escapes) and 'single quotes' (with \') group words, as redis-cli/telnet users expect. */
-static int parse_inline(const unsigned char *d, size_t n, size_t *used, size_t *argc, char *err,
-                        size_t errlen) {
-    const unsigned char *nl = memchr(d, '\n', n);
-    if (!nl) {
-        if (n > MAX_INLINE) {
-            snprintf(err, errlen, "Protocol error: too big inline request");
-            return PARSE_ERROR;
-        }
-        return PARSE_INCOMPLETE;
-    }
-    size_t linelen = (size_t)(nl - d);
-    *used = linelen + 1;
-    if (linelen > 0 && d[linelen - 1] == '\r') linelen--;
-    if (S.inl_cap < linelen + 1) {
-        unsigned char *b = realloc(S.inl, linelen + 1);
-        if (!b) {
-            snprintf(err, errlen, "out of memory");
-            return PARSE_ERROR;
-        }
-        S.inl = b;
-        S.inl_cap = linelen + 1;
-    }
-    /* Arguments are unescaped into S.inl; pointers are fixed up at the end. */
-    size_t nargs = 0, w = 0, i = 0;
-    while (i < linelen) {
-        while (i < linelen && (d[i] == ' ' || d[i] == '\t')) i++;
-        if (i >= linelen) break;
-        size_t start = w;
-        unsigned char q = d[i];
-        if (q == '"' || q == '\'') {
-            int closed = 0;
-            for (i++; i < linelen; i++) {
-                unsigned char c = d[i];
-                if (c == q) {
-                    closed = 1;
-                    i++;
-                    break;
-                }
-                if (c == '\\' && i + 1 < linelen) {
-                    unsigned char e = d[++i];
-                    if (q == '\'') {
-                        c = e == '\'' ? e : c;
-                        if (e != '\'') i--; /* only \' is an escape in single quotes */
-                    } else if (e == 'x' && i + 2 < linelen && hexval(d[i + 1]) >= 0 &&
-                               hexval(d[i + 2]) >= 0) {
-                        c = (unsigned char)(hexval(d[i + 1]) * 16 + hexval(d[i + 2]));
-                        i += 2;
-                    } else {
-                        c = e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e;
-                    }
-                }
-                S.inl[w++] = c;
-            }
-            /* a closing quote must end the argument */
-            if (!closed || (i < linelen && d[i] != ' ' && d[i] != '\t')) goto unbalanced;
-        } else {
-            while (i < linelen && d[i] != ' ' && d[i] != '\t') S.inl[w++] = d[i++];
-        }
-        if (argv_reserve(nargs + 1) < 0) {
-            snprintf(err, errlen, "out of memory");
-            return PARSE_ERROR;
-        }
-        S.argv[nargs].p = (const unsigned char *)(uintptr_t)start; /* an offset for now */
-        S.argv[nargs].len = w - start;
-        nargs++;
-    }
-    for (size_t a = 0; a < nargs; a++) S.argv[a].p = S.inl + (uintptr_t)S.argv[a].p;
-    *argc = nargs;
-    return PARSE_OK;
-unbalanced:
-    snprintf(err, errlen, "Protocol error: unbalanced quotes in request");
-    return PARSE_ERROR;
-}
-
-static int parse_command(const unsigned char *d, size_t n, size_t *used, size_t *argc, char *err,
-                         size_t errlen) {
-    if (d[0] == '*') return parse_resp(d, n, used, argc, err, errlen);
-    return parse_inline(d, n, used, argc, err, errlen);
 }
 
 /* ---- commands --------------------------------------------------------------------------- */
@@ -562,57 +408,143 @@ static evio_action execute(const arg *av, size_t ac) {
     return EVIO_NONE;
 }
 
+/* Points the per-thread argument vector at a parsed command's arguments. */
+static const arg *command_args(const redis_command *c) {
+    if (c->argc > S.argv_cap) {
+        size_t cap = S.argv_cap ? S.argv_cap : 16;
+        while (cap < c->argc) cap *= 2;
+        arg *a = realloc(S.argv, cap * sizeof *a);
+        if (!a) return NULL;
+        S.argv = a;
+        S.argv_cap = cap;
+    }
+    for (size_t i = 0; i < c->argc; i++) {
+        S.argv[i].p = c->base + c->argv[i].off;
+        S.argv[i].len = c->argv[i].len;
+    }
+    return S.argv;
+}
+
+static evio_action run_command(const redis_command *c) {
+    if (c->argc == 0) return EVIO_NONE; /* an empty line */
+    const arg *av = command_args(c);
+    if (!av) {
+        out_error("ERR out of memory");
+        return EVIO_CLOSE;
+    }
+    return execute(av, c->argc);
+}
+
 /* ---- evio callbacks --------------------------------------------------------------------- */
+
+/* Each connection keeps its unparsed bytes and how far the parser got into them. */
+typedef struct {
+    evio_input_stream in;
+    redis_parser parser;
+} client;
+
+static evio_action opened(evio_conn *conn, void *udata) {
+    (void)udata;
+    client *c = malloc(sizeof *c);
+    if (!c) return EVIO_CLOSE;
+    c->in = (evio_input_stream)EVIO_INPUT_STREAM_INIT;
+    redis_parser_init(&c->parser, max_command_bytes);
+    evio_conn_set_context(conn, c);
+    evio_conn_set_reuse_input(conn, 1); /* leftovers are copied by the input stream */
+    return EVIO_NONE;
+}
+
+static evio_action closed(evio_conn *conn, int err, void *udata) {
+    (void)err;
+    (void)udata;
+    client *c = evio_conn_context(conn);
+    if (c) {
+        evio_input_stream_free(&c->in);
+        redis_parser_free(&c->parser);
+        free(c);
+        evio_conn_set_context(conn, NULL);
+    }
+    return EVIO_NONE;
+}
+
+/* Runs every whole command in d[0, n); returns how many bytes they took and sets *action
+ * (EVIO_CLOSE after a protocol error or QUIT, EVIO_SHUTDOWN after SHUTDOWN). */
+static size_t run_commands(redis_parser *parser, const unsigned char *d, size_t n,
+                           evio_action *action) {
+    size_t pos = 0;
+    redis_command cmd;
+    *action = EVIO_NONE;
+    pthread_mutex_lock(&db.mu);
+    while (*action == EVIO_NONE) {
+        int r = redis_parse(parser, d + pos, n - pos, &cmd);
+        if (r == REDIS_INCOMPLETE) break;
+        if (r == REDIS_ERROR) {
+            out_error("ERR %s", parser->err);
+            *action = EVIO_CLOSE;
+            break;
+        }
+        pos += cmd.len;
+        *action = run_command(&cmd);
+    }
+    pthread_mutex_unlock(&db.mu);
+    return pos;
+}
 
 static evio_action data(evio_conn *conn, const void *in, size_t len, void *udata) {
     (void)udata;
-    evio_input_stream *is = evio_conn_context(conn);
-    if (len == 0 || !is) return EVIO_NONE; /* a wake: nothing to do */
+    client *c = evio_conn_context(conn);
+    if (len == 0 || !c) return EVIO_NONE; /* a wake: nothing to do */
 
     if (!S.registered) scratch_register();
     const void *dv;
     size_t n;
-    if (evio_input_stream_begin(is, in, len, &dv, &n) < 0) return EVIO_CLOSE;
+    if (evio_input_stream_begin(&c->in, in, len, &dv, &n) < 0) return EVIO_CLOSE;
     const unsigned char *d = dv;
-    size_t pos = 0;
-    evio_action action = EVIO_NONE;
-    char err[256];
 
     S.out.len = 0;
     S.out.oom = 0;
-    pthread_mutex_lock(&db.mu);
-    while (pos < n && action == EVIO_NONE) {
-        size_t used = 0, argc = 0;
-        int r = parse_command(d + pos, n - pos, &used, &argc, err, sizeof err);
-        if (r == PARSE_INCOMPLETE) break;
-        if (r == PARSE_ERROR) {
-            out_error("ERR %s", err);
-            action = EVIO_CLOSE;
-            pos = n;
-            break;
-        }
-        pos += used;
-        if (argc > 0) action = execute(S.argv, argc);
-    }
-    pthread_mutex_unlock(&db.mu);
+    evio_action action;
+    size_t pos = run_commands(&c->parser, d, n, &action);
 
-    if (action != EVIO_NONE) pos = n; /* after QUIT/SHUTDOWN the rest is not read */
-    if (evio_input_stream_end(is, d + pos, n - pos) < 0) return EVIO_CLOSE;
+    /* The unparsed tail is kept; the parser remembers how far into it it got. After
+     * QUIT/SHUTDOWN or an error the rest is not read. */
+    if (action != EVIO_NONE) pos = n;
+    if (evio_input_stream_end(&c->in, d + pos, n - pos) < 0) return EVIO_CLOSE;
     if (S.out.oom) return EVIO_CLOSE;
     if (S.out.len > 0 && evio_conn_write(conn, S.out.p, S.out.len) < 0) return EVIO_CLOSE;
-    if (S.out.cap > (1u << 20)) { /* do not keep a huge reply buffer around */
-        free(S.out.p);
-        S.out.p = NULL;
-        S.out.cap = 0;
-    }
     S.out.len = 0;
+    scratch_trim();
     return action;
 }
 
+/* Takes --max-command-bytes N out of argv (example_main() knows the other options).
+ * Returns the new argc, or -1 for a bad N. */
+static int take_max_command_bytes(int argc, char **argv) {
+    int out = 1;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--max-command-bytes") != 0) {
+            argv[out++] = argv[i];
+            continue;
+        }
+        const char *s = i + 1 < argc ? argv[++i] : "";
+        char *end;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (*s < '0' || *s > '9' || *end || v == 0 || v != (size_t)v) return -1;
+        max_command_bytes = (size_t)v;
+    }
+    argv[out] = NULL;
+    return out;
+}
+
 int main(int argc, char **argv) {
+    argc = take_max_command_bytes(argc, argv);
+    if (argc < 0) {
+        fprintf(stderr, "redis-server: --max-command-bytes wants a number of bytes > 0\n");
+        return 2;
+    }
     evio_events ev = EVIO_EVENTS_INIT;
-    ev.opened = example_stream_opened;
-    ev.closed = example_stream_closed;
+    ev.opened = opened;
+    ev.closed = closed;
     ev.data = data;
     int rc = example_main("redis-server", "tcp://127.0.0.1:6380", &ev, argc, argv);
     db_flush();

@@ -41,6 +41,7 @@ skip() { skipped=$((skipped + 1)); echo "SKIP $*"; }
 start() { # start NAME ARGS... -> sets ADDR (host:port of the first address), ENGINE, PID, LOG
   local name=$1; shift
   LOG=$tmp/$name.log
+  : >"$LOG" # emptied here: a "serving on" line left by an earlier start must not be read
   "$ex/$name" "$@" >"$LOG" 2>&1 &
   PID=$!
   pids+=("$PID")
@@ -125,6 +126,23 @@ for scheme in $schemes; do
     check "$scheme redis QUIT" "OK" "$(r quit)"
     check "$scheme redis SHUTDOWN" "OK" "$(r shutdown)"
     exited "$scheme redis-server" SHUTDOWN
+  fi
+
+  # --- redis-server: one command is bounded (--max-command-bytes) ---------------------------
+  if command -v redis-cli >/dev/null && start redis-server "$scheme://127.0.0.1:0" --max-command-bytes 4096; then
+    host=${ADDR%:*} port=${ADDR##*:}
+    # Sends printf's output on a new connection; prints the reply, then EOF if the server
+    # closed the connection (not on a timeout or a reset).
+    send() { printf "$@" | timeout 10 bash -c "exec 3<>/dev/tcp/$host/$port; cat >&3; cat <&3 && echo EOF" | tr -d '\r' | tr '\n' ' '; }
+    too_large="-ERR Protocol error: command too large EOF "
+    check "$scheme redis under --max-command-bytes" "PONG" "$(r ping)"
+    check "$scheme redis too large by its bulk length: -ERR, closed" "$too_large" \
+      "$(send '*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5000\r\n%05000d\r\n' 0)"
+    check "$scheme redis too large by its bytes (1000 args): -ERR, closed" "$too_large" \
+      "$(send "*1000\r\n$(printf '$1\\r\\nx\\r\\n%.0s' $(seq 1000))")"
+    check "$scheme redis serves on after a too large command" "PONG" "$(r ping)"
+    check "$scheme redis SHUTDOWN (bounded)" "OK" "$(r shutdown)"
+    exited "$scheme redis-server --max-command-bytes" SHUTDOWN
   fi
 
   # --- http-server + curl --------------------------------------------------------------------
