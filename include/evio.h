@@ -405,7 +405,9 @@ EVIO_EXPORT void evio_conn_unref(evio_conn *conn);
 /**
  * @brief The user context stored with evio_conn_set_context(), or NULL.
  * @par Thread-safety
- * Loop thread only (not synchronised).
+ * The connection's loop thread; once the connection has closed, any thread that holds a
+ * reference (nothing changes it then). Called from another thread while the connection
+ * is open, it returns NULL and evio_last_error() says why (::EVIO_EPERM).
  */
 EVIO_EXPORT void *evio_conn_context(const evio_conn *conn);
 
@@ -413,7 +415,9 @@ EVIO_EXPORT void *evio_conn_context(const evio_conn *conn);
  * @brief Store a user pointer with the connection. evio never dereferences or frees it;
  *        it is still there in `closed` and `detached`.
  * @par Thread-safety
- * Loop thread only (not synchronised).
+ * The connection's loop thread; once the connection has closed, any thread that holds a
+ * reference (nothing changes it then). Called from another thread while the connection
+ * is open, it does nothing and evio_last_error() says why (::EVIO_EPERM).
  */
 EVIO_EXPORT void evio_conn_set_context(evio_conn *conn, void *ctx);
 
@@ -432,7 +436,9 @@ EVIO_EXPORT int evio_conn_addr_index(const evio_conn *conn);
  * @return a pointer owned by the connection, valid as long as the connection pointer, or
  *         NULL on error.
  * @par Thread-safety
- * Loop thread only.
+ * The connection's loop thread; once the connection has closed, any thread that holds a
+ * reference (nothing changes it then). Called from another thread while the connection
+ * is open, it returns NULL and evio_last_error() says why (::EVIO_EPERM).
  */
 EVIO_EXPORT const struct sockaddr *evio_conn_local_addr(evio_conn *conn, socklen_t *len);
 
@@ -441,9 +447,12 @@ EVIO_EXPORT const struct sockaddr *evio_conn_local_addr(evio_conn *conn, socklen
  *        the peer is usually unnamed (family AF_UNIX, empty path).
  * @param conn the connection (or UDP sender).
  * @param len receives the address length; may be NULL.
- * @return a pointer owned by the connection, valid as long as the connection pointer.
+ * @return a pointer owned by the connection, valid as long as the connection pointer, or
+ *         NULL on error.
  * @par Thread-safety
- * Loop thread only.
+ * The connection's loop thread; once the connection has closed, any thread that holds a
+ * reference (nothing changes it then). Called from another thread while the connection
+ * is open, it returns NULL and evio_last_error() says why (::EVIO_EPERM).
  */
 EVIO_EXPORT const struct sockaddr *evio_conn_remote_addr(evio_conn *conn, socklen_t *len);
 

@@ -10,6 +10,8 @@
  *   on every interface; a plain
  *   "host:port" is tcp; a stale unix socket file is replaced; a relative unix path is
  *   relative to the working directory; "?reuseport=false" is accepted.
+ * - The "loop thread only" accessors (context, addresses) refuse other threads while the
+ *   connection is open, and answer any thread holding a reference once it has closed.
  */
 #include "ts.h"
 
@@ -243,6 +245,71 @@ static void test_unknown_action(void **s) {
     TS_ASSERT_NO_FAILURES();
 }
 
+/* The "loop thread only" accessors check their thread: from another thread, while the
+ * connection is open, context/addresses are NULL (EVIO_EPERM in evio_last_error()) and
+ * set_context does nothing; once it has closed, a thread holding a reference reads them. */
+typedef struct inspect_state {
+    evio_conn *conn; /* referenced in opened */
+    ts_counter opened, closed;
+    int ctx;
+} inspect_state;
+
+static evio_action ins_opened(evio_conn *c, void *u) {
+    inspect_state *st = TS_USER(u);
+    evio_conn_ref(c);
+    evio_conn_set_context(c, &st->ctx);
+    st->conn = c;
+    ts_counter_add(&st->opened, 1);
+    return EVIO_NONE;
+}
+
+static evio_action ins_closed(evio_conn *c, int err, void *u) {
+    (void)c;
+    (void)err;
+    ts_counter_add(&((inspect_state *)TS_USER(u))->closed, 1);
+    return EVIO_NONE;
+}
+
+static void test_accessors_check_thread(void **s) {
+    (void)s;
+    ts_reset_failures();
+    inspect_state st;
+    memset(&st, 0, sizeof st);
+    ts_counter_init(&st.opened);
+    ts_counter_init(&st.closed);
+    evio_events ev = EVIO_EVENTS_INIT;
+    ev.opened = ins_opened;
+    ev.closed = ins_closed;
+    const char *addrs[] = {"tcp://127.0.0.1:0"};
+    ts_server srv;
+    assert_int_equal(ts_server_start(&srv, &ev, &st, addrs, 1), 0);
+    int fd = ts_connect_server(&srv, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(ts_counter_wait_ge(&st.opened, 1, TS_WAIT_TIMEOUT_MS), 0);
+    socklen_t len = 0;
+    void *ctx_open = evio_conn_context(st.conn);
+    int perm = strstr(evio_last_error(), "loop thread") != NULL;
+    evio_conn_set_context(st.conn, NULL); /* refused */
+    const struct sockaddr *local_open = evio_conn_local_addr(st.conn, &len);
+    const struct sockaddr *remote_open = evio_conn_remote_addr(st.conn, &len);
+    close(fd);
+    assert_int_equal(ts_counter_wait_ge(&st.closed, 1, TS_WAIT_TIMEOUT_MS), 0);
+    void *ctx_closed = evio_conn_context(st.conn); /* closed: any thread with a reference */
+    const struct sockaddr *remote_closed = evio_conn_remote_addr(st.conn, &len);
+    int port_closed = remote_closed ? ts_sa_port(remote_closed) : -1;
+    evio_conn_unref(st.conn); /* remote_closed is gone with it */
+    assert_int_equal(ts_server_stop(&srv), 0);
+    assert_null(ctx_open);
+    assert_true(perm);
+    assert_null(local_open);
+    assert_null(remote_open);
+    assert_ptr_equal(ctx_closed, &st.ctx); /* the refused set_context changed nothing */
+    assert_true(port_closed > 0);
+    ts_counter_destroy(&st.opened);
+    ts_counter_destroy(&st.closed);
+    TS_ASSERT_NO_FAILURES();
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_unknown_action),
     cmocka_unit_test(test_null_conn),
@@ -251,6 +318,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_address_forms),
     cmocka_unit_test(test_stale_unix_socket),
     cmocka_unit_test(test_relative_unix_path),
+    cmocka_unit_test(test_accessors_check_thread),
 };
 
 TS_MAIN(tests)

@@ -5,11 +5,16 @@
  * evio_server_engine() names the engine. EVIO_ENGINE_NATIVE with a -net address, an
  * unknown engine value and a bad EVIO_ENGINE are EVIO_EINVAL. A -net server serves
  * (tcp and unix echo).
+ * - An engine that fails (epoll: its epoll fd closed behind its back) stops the server,
+ *   and evio_serve() returns a negative code with a message, not 0.
  *
  * The rest of the suite never asks for an engine: it runs on whatever EVIO_ENGINE says.
  * This file changes EVIO_ENGINE only temporarily and restores it.
  */
 #include "ts.h"
+
+#include <dirent.h>
+#include <limits.h>
 
 /* The native engine of this build (the build system says: "libuv" where epoll is missing
  * or EVIO_NATIVE_ENGINE=OFF). */
@@ -165,10 +170,56 @@ static void test_net_serves(void **s) {
     ts_rmtree(dir);
 }
 
+/* Closes every epoll instance of this process (only this test's server has one). */
+static int close_epoll_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 0;
+    int closed = 0, dfd = dirfd(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        int fd = atoi(e->d_name);
+        char path[300], target[PATH_MAX];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (fd == dfd || n <= 0)
+            continue;
+        target[n] = '\0';
+        if (strcmp(target, "anon_inode:[eventpoll]") == 0 && close(fd) == 0)
+            closed++;
+    }
+    closedir(d);
+    return closed;
+}
+
+static evio_action break_engine(evio_server *srv, void *u) {
+    int *closed = u;
+    if (strcmp(evio_server_engine(srv), "epoll") == 0)
+        *closed = close_epoll_fds();
+    return EVIO_NONE;
+}
+
+static void test_engine_failure_reported(void **s) {
+    (void)s;
+    int closed = 0;
+    evio_events ev = EVIO_EVENTS_INIT;
+    ev.udata = &closed;
+    ev.serving = break_engine;
+    ev.engine = EVIO_ENGINE_NATIVE;
+    const char *addrs[] = {"tcp://127.0.0.1:0"};
+    int r = evio_serve(&ev, addrs, 1);
+    if (strcmp(NATIVE, "epoll") != 0)
+        return; /* a build without epoll: nothing to break this way */
+    assert_int_equal(closed, 1);
+    if (r >= 0)
+        fail_msg("evio_serve returned %d after its engine failed, want a negative code", r);
+    assert_non_null(strstr(evio_last_error(), "epoll"));
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_selection, save_env, restore_env),
     cmocka_unit_test_setup_teardown(test_errors, save_env, restore_env),
     cmocka_unit_test_setup_teardown(test_net_serves, save_env, restore_env),
+    cmocka_unit_test(test_engine_failure_reported),
 };
 
 TS_MAIN(tests)

@@ -74,10 +74,9 @@ int parse_unix(std::string_view text, std::string_view rest, ListenSpec &out) {
     return 0;
 }
 
-int parse_inet(std::string_view text, std::string_view rest, ListenSpec &out, int family) {
-    if (rest.empty())
-        rest = ":0"; // "tcp://": every interface, a free port (as Go's net.Listen takes "")
-    std::string_view host, port;
+/// Splits "host:port" or "[v6host]:port".
+int split_host_port(std::string_view text, std::string_view rest, int family,
+                    std::string_view &host, std::string_view &port) {
     if (!rest.empty() && rest.front() == '[') {
         size_t close = rest.find(']');
         if (close == std::string_view::npos)
@@ -100,6 +99,11 @@ int parse_inet(std::string_view text, std::string_view rest, ListenSpec &out, in
     }
     if (port.empty())
         return bad(text, "missing port in address");
+    return 0;
+}
+
+/// The port in network byte order.
+int parse_port(std::string_view text, std::string_view port, in_port_t &out) {
     unsigned long pnum = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), pnum);
     if (ec == std::errc::result_out_of_range ||
@@ -107,39 +111,43 @@ int parse_inet(std::string_view text, std::string_view rest, ListenSpec &out, in
         return bad(text, "port " + std::string(port) + " out of range (0-65535)");
     if (ec != std::errc() || end != port.data() + port.size())
         return bad(text, "invalid port \"" + std::string(port) + "\"");
-    const auto nport = htons(static_cast<uint16_t>(pnum));
+    out = htons(static_cast<uint16_t>(pnum));
+    return 0;
+}
 
-    if (host.empty()) {
-        if (family == AF_INET) {
-            auto *sin = reinterpret_cast<sockaddr_in *>(&out.addr);
-            sin->sin_family = AF_INET;
-            sin->sin_addr.s_addr = htonl(INADDR_ANY);
-            sin->sin_port = nport;
-            out.addr_len = sizeof(sockaddr_in);
-        } else {
-            auto *sin6 = reinterpret_cast<sockaddr_in6 *>(&out.addr);
-            sin6->sin6_family = AF_INET6;
-            sin6->sin6_addr = in6addr_any;
-            sin6->sin6_port = nport;
-            out.addr_len = sizeof(sockaddr_in6);
-            out.dual_stack = family == AF_UNSPEC;
-        }
-        return 0;
+/// Every interface: 0.0.0.0, or [::] (also taking IPv4 when no family was asked).
+void any_address(ListenSpec &out, int family, in_port_t nport) {
+    if (family == AF_INET) {
+        auto *sin = reinterpret_cast<sockaddr_in *>(&out.addr);
+        sin->sin_family = AF_INET;
+        sin->sin_addr.s_addr = htonl(INADDR_ANY);
+        sin->sin_port = nport;
+        out.addr_len = sizeof(sockaddr_in);
+        return;
     }
-    std::string h(host);
+    auto *sin6 = reinterpret_cast<sockaddr_in6 *>(&out.addr);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_addr = in6addr_any;
+    sin6->sin6_port = nport;
+    out.addr_len = sizeof(sockaddr_in6);
+    out.dual_stack = family == AF_UNSPEC;
+}
+
+int resolve_host(std::string_view text, const std::string &host, ListenSpec &out, int family,
+                 in_port_t nport) {
     addrinfo hints{};
     hints.ai_family = family;
     hints.ai_socktype = out.transport == Transport::Udp ? SOCK_DGRAM : SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
     addrinfo *res = nullptr;
-    int rc = getaddrinfo(h.c_str(), nullptr, &hints, &res);
+    int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
     if (rc != 0 || res == nullptr) {
         if (res)
             freeaddrinfo(res);
         if (rc == EAI_FAMILY || rc == EAI_ADDRFAMILY)
-            return bad(text, "host \"" + h + "\" has no address of this network's family",
+            return bad(text, "host \"" + host + "\" has no address of this network's family",
                        EVIO_EAFNOSUPPORT);
-        return bad(text, "unknown host \"" + h + "\" (" + gai_strerror(rc) + ")", EVIO_ENOENT);
+        return bad(text, "unknown host \"" + host + "\" (" + gai_strerror(rc) + ")", EVIO_ENOENT);
     }
     std::memcpy(&out.addr, res->ai_addr, res->ai_addrlen);
     out.addr_len = static_cast<socklen_t>(res->ai_addrlen);
@@ -149,6 +157,22 @@ int parse_inet(std::string_view text, std::string_view rest, ListenSpec &out, in
     else
         reinterpret_cast<sockaddr_in6 *>(&out.addr)->sin6_port = nport;
     return 0;
+}
+
+int parse_inet(std::string_view text, std::string_view rest, ListenSpec &out, int family) {
+    if (rest.empty())
+        rest = ":0"; // "tcp://": every interface, a free port (as Go's net.Listen takes "")
+    std::string_view host, port;
+    in_port_t nport = 0;
+    if (int rc = split_host_port(text, rest, family, host, port))
+        return rc;
+    if (int rc = parse_port(text, port, nport))
+        return rc;
+    if (host.empty()) {
+        any_address(out, family, nport);
+        return 0;
+    }
+    return resolve_host(text, std::string(host), out, family, nport);
 }
 
 } // namespace

@@ -128,7 +128,7 @@ int ReadinessEngine::connect(IoHandle &h, const sockaddr *addr, socklen_t len) {
 int ReadinessEngine::cancel(IoHandle &h) {
     if (h.registered) {
         [[maybe_unused]] int rc = poller_->remove(h.fd);
-        assert(rc == 0 && "a watched fd cannot be removed: closed behind the engine's back?");
+        assert((rc == 0 || failed_) && "a watched fd cannot be removed: closed behind our back?");
     }
     if (h.ready_batch == batch_ && h.ready_slot > 0 &&
         static_cast<int>(h.ready_slot) - 1 >= cursor_)
@@ -156,8 +156,10 @@ int ReadinessEngine::wait(int timeout_ms) {
     if (queued_head_ < queued_.size())
         timeout_ms = 0; // completions are waiting already
     int n = poller_->wait(events_.data(), static_cast<int>(events_.size()), timeout_ms);
-    if (n < 0)
+    if (n < 0) {
+        failed_ = true; // the loop stops; what it cancels then may fail too
         return fail_errno(n, std::string("waiting for events (") + poller_->name() + ")");
+    }
     nevents_ = n;
     for (int i = 0; i < n; i++) {
         if (auto *h = static_cast<IoHandle *>(events_[i].tag)) {
@@ -304,13 +306,6 @@ bool ReadinessEngine::datagram_event(IoHandle &h, uint32_t ready, Completion &ou
     }
     finish_event();
     return false;
-}
-
-std::unique_ptr<Engine> make_engine(EngineKind kind, int &err) {
-    auto poller = kind == EngineKind::Std ? make_std_poller(err) : make_native_poller(err);
-    if (!poller)
-        return nullptr;
-    return std::make_unique<ReadinessEngine>(std::move(poller));
 }
 
 } // namespace evio

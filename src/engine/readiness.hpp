@@ -60,6 +60,7 @@ class ReadinessEngine final : public Engine {
     std::vector<char> readbuf_;
     sockaddr_storage peer_{};
     socklen_t peer_len_ = 0;
+    bool failed_ = false; ///< the poller failed: the loop is stopping
 };
 
 } // namespace evio
