@@ -47,7 +47,7 @@ extern "C" {
  *  library you run against.
  *  @{ */
 #define EVIO_VERSION_MAJOR 1 /**< Major version: changes only with an ABI break. */
-#define EVIO_VERSION_MINOR 0 /**< Minor version: additions. */
+#define EVIO_VERSION_MINOR 1 /**< Minor version: additions. */
 #define EVIO_VERSION_PATCH 0 /**< Patch version: fixes. */
 /** The version as one number: major * 10000 + minor * 100 + patch. */
 #define EVIO_VERSION (EVIO_VERSION_MAJOR * 10000 + EVIO_VERSION_MINOR * 100 + EVIO_VERSION_PATCH)
@@ -99,6 +99,7 @@ extern "C" {
     XX(ENETUNREACH, -101, "network is unreachable")                                        \
     XX(ECONNABORTED, -103, "connection aborted")                                           \
     XX(ECONNRESET, -104, "connection reset by peer")                                       \
+    XX(ENOBUFS, -105, "no buffer space (output limit reached)")                            \
     XX(ENOTCONN, -107, "connection is closed")                                             \
     XX(ETIMEDOUT, -110, "timed out")                                                       \
     XX(ECONNREFUSED, -111, "connection refused")                                           \
@@ -147,7 +148,10 @@ typedef enum evio_action {
 typedef enum evio_load_balance {
     EVIO_LB_RANDOM = 0,           /**< A random loop for each connection (the default). */
     EVIO_LB_ROUND_ROBIN = 1,      /**< Loops in turn. */
-    EVIO_LB_LEAST_CONNECTIONS = 2 /**< The loop with the fewest open connections. */
+    EVIO_LB_LEAST_CONNECTIONS = 2, /**< The loop with the fewest open connections. */
+    EVIO_LB_SOURCE_HASH = 3        /**< A hash of the client's IP address (not its port): one
+                                        client address always lands on the same loop, as
+                                        long as the number of loops stays (since 1.1). */
 } evio_load_balance;
 
 /**
@@ -241,7 +245,11 @@ typedef struct evio_events {
      */
     evio_action (*detached)(evio_conn *conn, int fd, void *udata);
 
-    /** Called on a loop just before output is written to a socket of that loop. */
+    /**
+     * Called on a loop just before output is handed to a socket of that loop: once per
+     * flush of the connection's pending output (not again when a send that found the
+     * socket full goes on once it has room).
+     */
     void (*prewrite)(evio_conn *conn, void *udata);
 
     /**
@@ -265,12 +273,50 @@ typedef struct evio_events {
      * ::EVIO_ENGINE_NATIVE together with a `-net` address is an error (::EVIO_EINVAL).
      */
     evio_engine engine;
+
+    /* ---- since 1.1: flow control and half-close ---------------------------------------- */
+
+    /**
+     * Called when a connection's pending output (evio_conn_pending()) falls to its low
+     * watermark or under it, after it had passed the high watermark: the moment a
+     * producer that paused (because evio_conn_pending() was high) may go on. Its output
+     * and action apply as for `data`. @since 1.1
+     */
+    evio_action (*drained)(evio_conn *conn, void *udata);
+
+    /**
+     * When set, the peer's end of input (it shut down its sending side) calls this instead
+     * of closing the connection: the connection stays open for output, so a proxy can
+     * forward the end of input (evio_conn_shutdown_write()) and a server can still answer.
+     * Return ::EVIO_CLOSE to close once the output has left. When the connection has also
+     * shut down its own sending side, it closes (`closed` with 0) once its output has left.
+     * Unset: the end of input closes the connection once the output owed has left, as in
+     * 1.0. @since 1.1
+     */
+    evio_action (*input_closed)(evio_conn *conn, void *udata);
+
+    /**
+     * Default watermarks of every connection (evio_conn_set_watermarks()): with more
+     * than `high_watermark` bytes of pending output a connection stops being read, and is
+     * read again once at most `low_watermark` are pending. 0 means the default: 256 KiB
+     * and 1 MiB. @since 1.1
+     */
+    size_t low_watermark;
+    size_t high_watermark; /**< See `low_watermark`. @since 1.1 */
+
+    /**
+     * Default hard limit on a connection's pending output (evio_conn_set_output_limit()):
+     * a write or send that would take it past the limit closes the connection with
+     * ::EVIO_ENOBUFS instead of growing without end (Redis's client-output-buffer-limit).
+     * 0: no limit. @since 1.1
+     */
+    size_t output_limit;
 } evio_events;
 
 /** Initialiser for ::evio_events: sets `size`, zeroes everything else. */
 #define EVIO_EVENTS_INIT                                                                   \
     {sizeof(evio_events), NULL, 0, EVIO_LB_RANDOM, NULL, NULL, NULL, NULL,                  \
-     NULL, NULL, NULL, EVIO_ENGINE_DEFAULT}
+     NULL, NULL, NULL, EVIO_ENGINE_DEFAULT, NULL, NULL, 0, 0, 0}
 
 /**
  * @brief Run a server on one or more addresses until a callback returns ::EVIO_SHUTDOWN.
@@ -300,20 +346,22 @@ typedef struct evio_events {
  */
 EVIO_EXPORT int evio_serve(const evio_events *events, const char *const *addrs, size_t naddrs);
 
-/** @name Server information (in the `serving` callback)
+/** @name Server information
+ *  In the `serving` callback; and on a handle from evio_server_start(), from any thread
+ *  until evio_server_free() (nothing in it changes while the server runs).
  *  @{ */
 
 /**
  * @brief Number of addresses the server listens on (the `naddrs` given to evio_serve()).
  * @par Thread-safety
- * Only during the `serving` callback, on its thread.
+ * During `serving`, on its thread; on a started handle, any thread until evio_server_free().
  */
 EVIO_EXPORT int evio_server_num_addrs(const evio_server *server);
 
 /**
  * @brief Number of event loops the server runs.
  * @par Thread-safety
- * Only during the `serving` callback, on its thread.
+ * During `serving`, on its thread; on a started handle, any thread until evio_server_free().
  */
 EVIO_EXPORT int evio_server_num_loops(const evio_server *server);
 
@@ -321,7 +369,7 @@ EVIO_EXPORT int evio_server_num_loops(const evio_server *server);
  * @brief The name of the engine running the server: `"epoll"` or `"libuv"`.
  * @return a static string, or NULL for a NULL server.
  * @par Thread-safety
- * Only during the `serving` callback, on its thread.
+ * During `serving`, on its thread; on a started handle, any thread until evio_server_free().
  */
 EVIO_EXPORT const char *evio_server_engine(const evio_server *server);
 
@@ -333,7 +381,7 @@ EVIO_EXPORT const char *evio_server_engine(const evio_server *server);
  * @return a pointer owned by the server, valid during the `serving` callback, or NULL if
  *         `index` is out of range.
  * @par Thread-safety
- * Only during the `serving` callback, on its thread.
+ * During `serving`, on its thread; on a started handle, any thread until evio_server_free().
  */
 EVIO_EXPORT const struct sockaddr *evio_server_addr(const evio_server *server, int index,
                                                     socklen_t *len);
@@ -347,10 +395,78 @@ EVIO_EXPORT const struct sockaddr *evio_server_addr(const evio_server *server, i
  * @param buflen size of `buf` in bytes (0 with a NULL `buf` just measures).
  * @return the length of the full text (as snprintf), or a negative `EVIO_E…` code.
  * @par Thread-safety
- * Only during the `serving` callback, on its thread.
+ * During `serving`, on its thread; on a started handle, any thread until evio_server_free().
  */
 EVIO_EXPORT int evio_server_addr_string(const evio_server *server, int index, char *buf,
                                         size_t buflen);
+/** @} */
+
+/** @name Server handle
+ *  Start a server without giving up the calling thread, and stop it from any thread
+ *  (since 1.1). evio_serve() is evio_server_start() + evio_server_wait() +
+ *  evio_server_free(), except that it runs the first loop on the calling thread.
+ *  @{ */
+
+/**
+ * @brief Bind, call `serving` (on the calling thread), then run every loop on a thread of
+ *        its own, and return.
+ *
+ * Everything evio_serve() says of `events` and `addrs` holds, except that `naddrs` may be 0
+ * (`addrs` may then be NULL): a server that listens on nothing, for a program that only
+ * posts work to its loops (and, later, dials out). If `serving` returns ::EVIO_SHUTDOWN
+ * (or calls evio_server_stop()) the server stops at once; the handle is still returned.
+ *
+ * @param server receives the handle, valid until evio_server_free().
+ * @return 0, or a negative `EVIO_E…` code: then nothing was started, no callback was
+ *         called and `*server` is left as it was.
+ * @par Thread-safety
+ * Any thread. Callbacks run on the server's loop threads (`serving` on the caller's).
+ * @since 1.1
+ */
+EVIO_EXPORT int evio_server_start(const evio_events *events, const char *const *addrs,
+                                  size_t naddrs, evio_server **server);
+
+/**
+ * @brief Ask a server to stop, letting its connections finish sending.
+ *
+ * At once it stops accepting, and every connection stops receiving (its `data` is no
+ * longer called with input; wakes, sends and posted functions still run). A connection is
+ * closed (`closed` with err 0) as soon as its pending output has left; those still open
+ * `drain_ns` nanoseconds after the call are closed with ::EVIO_ETIMEDOUT. Then the loops
+ * end. A `drain_ns` of 0 closes every connection at once, as ::EVIO_SHUTDOWN does. Returns
+ * at once; evio_server_wait() waits for the end. Only the first call counts.
+ *
+ * @return 0, or ::EVIO_EINVAL (NULL server, negative `drain_ns`).
+ * @par Thread-safety
+ * Any thread, including the server's own loops, and **async-signal-safe** (it only stores
+ * atomics and writes to each loop's wake-up descriptor), so a SIGINT handler may call it.
+ * Not after evio_server_free().
+ * @since 1.1
+ */
+EVIO_EXPORT int evio_server_stop(evio_server *server, int64_t drain_ns);
+
+/**
+ * @brief Wait until a started server has stopped (evio_server_stop(), or a callback's
+ *        ::EVIO_SHUTDOWN): every loop has ended, `closed` ran for every connection, the
+ *        threads are joined and the unix socket files removed.
+ * @return 0, or the negative code of an engine that failed (evio_last_error() says how);
+ *         again the same value when called again. ::EVIO_EPERM on one of the server's own
+ *         loop threads (it would wait for itself), ::EVIO_EINVAL for NULL.
+ * @par Thread-safety
+ * Any thread but the server's loops; one caller at a time.
+ * @since 1.1
+ */
+EVIO_EXPORT int evio_server_wait(evio_server *server);
+
+/**
+ * @brief Free a handle from evio_server_start(). A server not yet waited for is stopped
+ *        (as evio_server_stop() with 0) and waited for first. NULL does nothing.
+ * @par Thread-safety
+ * Not on the server's own loop threads (then it does nothing but leak); no other call on
+ * the handle may run at the same time or come after it.
+ * @since 1.1
+ */
+EVIO_EXPORT void evio_server_free(evio_server *server);
 /** @} */
 
 /** @name Connections
@@ -366,7 +482,9 @@ EVIO_EXPORT int evio_server_addr_string(const evio_server *server, int index, ch
  * call is sent back to the sender as one datagram. Output is never dropped while the
  * connection is open; a connection whose unsent output grows large stops being read until
  * it drains (backpressure).
- * @return 0, or ::EVIO_ENOTCONN (closed), ::EVIO_EPERM (wrong thread), ::EVIO_EINVAL.
+ * @return 0, or ::EVIO_ENOTCONN (closed), ::EVIO_EPERM (wrong thread), ::EVIO_EINVAL,
+ *         ::EVIO_EPIPE (after evio_conn_shutdown_write()), ::EVIO_ENOBUFS (past the output
+ *         limit: the bytes are dropped and the connection closes after the callback).
  * @par Thread-safety
  * Loop thread only.
  */
@@ -492,6 +610,131 @@ EVIO_EXPORT int evio_conn_set_keepalive(evio_conn *conn, int seconds);
  * Loop thread only; usually called in `opened`.
  */
 EVIO_EXPORT int evio_conn_set_reuse_input(evio_conn *conn, int on);
+/** @} */
+
+/** @name Work from any thread
+ *  Send to a connection, and run functions on a loop, from any thread (since 1.1). Every
+ *  posted function runs exactly once, also when its connection closed first (it is told
+ *  so, and can free its argument); if posting fails, it never runs.
+ *  @{ */
+
+/**
+ * @brief Send bytes to a connection from any thread.
+ *
+ * The bytes are copied at once; the connection's loop appends them to its output, in the
+ * order this thread sent them (sends of several threads interleave whole, never inside
+ * one another). Bytes still queued when the connection closes are dropped.
+ * @return 0 (queued), or ::EVIO_ENOTCONN (the connection is closed, or the server has
+ *         stopped), ::EVIO_ENOBUFS (the connection's output limit would be passed: see
+ *         evio_conn_set_output_limit()), ::EVIO_ENOTSUP (a UDP sender), ::EVIO_EINVAL,
+ *         ::EVIO_ENOMEM.
+ * @par Thread-safety
+ * Any thread, the connection's own loop too. From outside its callbacks, hold a reference
+ * (evio_conn_ref()) so the pointer stays valid however its close races with the call.
+ * @since 1.1
+ */
+EVIO_EXPORT int evio_conn_send(evio_conn *conn, const void *buf, size_t len);
+
+/**
+ * @brief A function run on a connection's loop (evio_conn_post()).
+ * @param conn the connection.
+ * @param status 0: the connection is open, and the loop-thread-only functions work on it
+ *        here (output written is sent when the function returns). ::EVIO_ENOTCONN: it
+ *        closed (or the server stopped) before the function could run; do not use it
+ *        except to read its context or drop a reference.
+ * @param arg the pointer given to evio_conn_post().
+ */
+typedef void (*evio_conn_fn)(evio_conn *conn, int status, void *arg);
+
+/**
+ * @brief Run `fn(conn, status, arg)` on the connection's loop thread, exactly once.
+ * @return 0, or ::EVIO_ENOTCONN (the server has stopped: `fn` will not run),
+ *         ::EVIO_ENOTSUP (a UDP sender), ::EVIO_EINVAL, ::EVIO_ENOMEM (`fn` will not run).
+ * @par Thread-safety
+ * Any thread; see evio_conn_send() about references. Functions posted by one thread run in
+ * the order posted, and in order with that thread's evio_conn_send() calls.
+ * @since 1.1
+ */
+EVIO_EXPORT int evio_conn_post(evio_conn *conn, evio_conn_fn fn, void *arg);
+
+/**
+ * @brief A function run on a loop of a server (evio_server_post()).
+ * @param server the server; @param loop the loop's index;
+ * @param status 0, or ::EVIO_ENOTCONN when the server stopped before it could run.
+ * @param arg the pointer given to evio_server_post().
+ */
+typedef void (*evio_loop_fn)(evio_server *server, int loop, int status, void *arg);
+
+/**
+ * @brief Run `fn(server, loop, status, arg)` on loop `loop` (0 … evio_server_num_loops()
+ *        - 1) of a server, exactly once. Inside it the loop-thread-only functions work on
+ *        that loop's connections.
+ * @return 0, or ::EVIO_ENOTCONN (the server has stopped: `fn` will not run), ::EVIO_EINVAL
+ *         (NULL, a loop out of range), ::EVIO_ENOMEM.
+ * @par Thread-safety
+ * Any thread, on a handle from evio_server_start() until evio_server_free(), or on the
+ * server given to `serving` during that call (the function then runs once the loop starts).
+ * If the loop never ran (the server stopped in `serving`), it runs with ::EVIO_ENOTCONN on
+ * the thread that ends the server.
+ * @since 1.1
+ */
+EVIO_EXPORT int evio_server_post(evio_server *server, int loop, evio_loop_fn fn, void *arg);
+/** @} */
+
+/** @name Flow control and half-close
+ *  Loop thread only (since 1.1): call them from a callback of the connection, or from a
+ *  function posted to its loop. They return ::EVIO_EPERM elsewhere, ::EVIO_ENOTCONN on a
+ *  closed connection, ::EVIO_ENOTSUP on a UDP sender, ::EVIO_EINVAL for NULL.
+ *  @{ */
+
+/**
+ * @brief Stop calling `data` with input for this connection until evio_conn_resume_read().
+ *        Input waits in the kernel (and the peer is slowed by TCP's own flow control).
+ *        Wakes, sends and posted functions are still delivered. @since 1.1
+ */
+EVIO_EXPORT int evio_conn_pause_read(evio_conn *conn);
+
+/** @brief Undo evio_conn_pause_read(). Reading also needs the output under the high
+ *         watermark (backpressure). @since 1.1 */
+EVIO_EXPORT int evio_conn_resume_read(evio_conn *conn);
+
+/**
+ * @brief How many bytes of output the socket has not taken yet (written with
+ *        evio_conn_write() or taken from evio_conn_send()).
+ * @param bytes receives the count. @since 1.1
+ */
+EVIO_EXPORT int evio_conn_pending(evio_conn *conn, size_t *bytes);
+
+/**
+ * @brief Set the connection's watermarks (see ::evio_events.low_watermark): reading stops
+ *        above `high` bytes pending and goes on at `low` or less; the `drained` event
+ *        comes at `low`. ::EVIO_EINVAL unless 0 < `high` and `low` <= `high`. @since 1.1
+ */
+EVIO_EXPORT int evio_conn_set_watermarks(evio_conn *conn, size_t low, size_t high);
+
+/**
+ * @brief Set the connection's hard output limit (see ::evio_events.output_limit); 0 means
+ *        none. A write past it returns ::EVIO_ENOBUFS, drops those bytes and closes the
+ *        connection (`closed` with ::EVIO_ENOBUFS) once the callback returns. @since 1.1
+ */
+EVIO_EXPORT int evio_conn_set_output_limit(evio_conn *conn, size_t limit);
+
+/**
+ * @brief Shut down the sending side (`SHUT_WR`) once the pending output has left, and
+ *        keep reading: the peer sees the end of the stream. Later writes return
+ *        ::EVIO_EPIPE. See ::evio_events.input_closed for the other direction. @since 1.1
+ */
+EVIO_EXPORT int evio_conn_shutdown_write(evio_conn *conn);
+
+/**
+ * @brief The connection's socket, for `setsockopt`/`getsockopt` only. Never read, write,
+ *        close or watch it: evio owns it. Negative `EVIO_E…` code on error. @since 1.1
+ */
+EVIO_EXPORT int evio_conn_fd(evio_conn *conn);
+
+/** @brief Switch `TCP_NODELAY` (on by default for accepted TCP connections): 0 lets the
+ *         kernel gather small writes (Nagle). ::EVIO_ENOTSUP if not TCP. @since 1.1 */
+EVIO_EXPORT int evio_conn_set_nodelay(evio_conn *conn, int on);
 /** @} */
 
 /** @name InputStream

@@ -495,6 +495,61 @@ static void test_closed_writes_during_shutdown(void **state) {
         evio_conn_unref(b.conns[i]);
 }
 
+/* A tick that writes a lot, in small pieces (many output chunks), to a connection and then
+ * returns EVIO_SHUTDOWN: every byte reaches the client before the end of the stream. */
+#define TICK_BYTES 100000
+typedef struct tick_out {
+    _Atomic(evio_conn *) conn;
+    atomic_int wrote;
+} tick_out;
+
+static evio_action to_opened(evio_conn *c, void *u) {
+    atomic_store(&((tick_out *)TS_USER(u))->conn, c);
+    return EVIO_NONE;
+}
+
+static evio_action to_tick(int64_t *delay, void *u) {
+    tick_out *t = TS_USER(u);
+    *delay = 1000000; /* 1 ms */
+    evio_conn *c = atomic_load(&t->conn);
+    if (c == NULL || atomic_load(&t->wrote))
+        return EVIO_NONE;
+    char piece[100];
+    for (int i = 0; i < TICK_BYTES / 100; i++) {
+        memset(piece, 'a' + i % 26, sizeof piece);
+        TS_CHECK(evio_conn_write(c, piece, sizeof piece) == 0);
+    }
+    atomic_store(&t->wrote, 1);
+    return EVIO_SHUTDOWN;
+}
+
+static void test_tick_output_before_shutdown(void **s) {
+    (void)s;
+    ts_reset_failures();
+    tick_out t;
+    memset(&t, 0, sizeof t);
+    evio_events ev = EVIO_EVENTS_INIT;
+    ev.opened = to_opened;
+    ev.tick = to_tick;
+    const char *addrs[] = {"tcp://127.0.0.1:0"};
+    ts_server srv;
+    assert_int_equal(ts_server_start(&srv, &ev, &t, addrs, 1), 0);
+    int fd = ts_connect_server(&srv, 0);
+    assert_true(fd >= 0);
+    char *got = malloc(TICK_BYTES);
+    int r = ts_read_full(fd, got, TICK_BYTES);
+    int eof = ts_read_eof(fd);
+    assert_int_equal(ts_server_wait(&srv, TS_WAIT_TIMEOUT_MS), 0);
+    close(fd);
+    assert_int_equal(r, 0);
+    for (int i = 0; i < TICK_BYTES; i++)
+        if (got[i] != 'a' + (i / 100) % 26)
+            fail_msg("byte %d differs", i);
+    assert_int_equal(eof, 0);
+    free(got);
+    TS_ASSERT_NO_FAILURES();
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_tick_tcp),
     cmocka_unit_test(test_tick_unix),
@@ -507,6 +562,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_shutdown_while_streaming),
     cmocka_unit_test(test_two_servers),
     cmocka_unit_test(test_closed_writes_during_shutdown),
+    cmocka_unit_test(test_tick_output_before_shutdown),
 };
 
 TS_MAIN(tests)

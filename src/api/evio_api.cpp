@@ -1,7 +1,9 @@
 // The C API: validate, cast the opaque handle, call one core method, map errors. No
 // logic and no system call here, and nothing C++ (exceptions included) crosses this
 // boundary.
+#include <memory>
 #include <new>
+#include <string>
 
 #include <evio.h>
 
@@ -17,36 +19,60 @@ using evio::fail;
 
 namespace {
 
+/// Records "fn: why" and returns `code`; never throws (out of memory keeps the code only).
+int refuse(int code, const char *fn, const char *why) noexcept {
+    try {
+        return fail(code, std::string(fn) + ": " + why);
+    } catch (...) {
+        return code;
+    }
+}
+
 /// Checks a handle the caller passed: not NULL, not freed, not foreign.
-int check_conn(const evio_conn *h, const char *fn) {
+int check_conn(const evio_conn *h, const char *fn) noexcept {
     const Conn *c = evio::from_handle(h);
     if (c == nullptr)
-        return fail(EVIO_EINVAL, std::string(fn) + ": conn is NULL");
+        return refuse(EVIO_EINVAL, fn, "conn is NULL");
     if (c->magic != Conn::kMagic)
-        return fail(EVIO_EINVAL, std::string(fn) + ": not a live evio_conn");
+        return refuse(EVIO_EINVAL, fn, "not a live evio_conn");
     return 0;
 }
 
 /// Checks a handle for a loop-thread-only call on an open connection.
-int check_owner(const evio_conn *h, const char *fn) {
+int check_owner(const evio_conn *h, const char *fn) noexcept {
     if (int rc = check_conn(h, fn))
         return rc;
     const Conn *c = evio::from_handle(h);
     if (c->closed.load(std::memory_order_acquire))
-        return fail(EVIO_ENOTCONN, std::string(fn) + ": connection is closed");
+        return refuse(EVIO_ENOTCONN, fn, "connection is closed");
     if (evio::Loop::on_this_thread() != c->loop)
-        return fail(EVIO_EPERM, std::string(fn) + ": not on the connection's loop thread");
+        return refuse(EVIO_EPERM, fn, "not on the connection's loop thread");
+    return 0;
+}
+
+/// Checks a handle for a loop-thread-only call on an open stream connection (not UDP).
+int check_stream_owner(const evio_conn *h, const char *fn) noexcept {
+    if (int rc = check_owner(h, fn))
+        return rc;
+    if (evio::from_handle(h)->transport == evio::Transport::Udp)
+        return refuse(EVIO_ENOTSUP, fn, "not for UDP");
     return 0;
 }
 
 /// Checks a handle for a loop-thread-only accessor: on the owner loop's thread, or (for a
 /// closed connection, which nothing changes any more) any thread holding a reference.
-int check_inspect(const evio_conn *h, const char *fn) {
+int check_inspect(const evio_conn *h, const char *fn) noexcept {
     if (int rc = check_conn(h, fn))
         return rc;
     if (!evio::from_handle(h)->may_inspect())
-        return fail(EVIO_EPERM, std::string(fn) + ": not on the connection's loop thread");
+        return refuse(EVIO_EPERM, fn, "not on the connection's loop thread");
     return 0;
+}
+
+/// A server handle the caller passed: not NULL, not freed, not foreign.
+evio::Server *as_server(evio_server *h) noexcept {
+    auto *s = reinterpret_cast<evio::Server *>(h);
+    return s != nullptr && s->magic == evio::Server::kMagic ? s : nullptr;
 }
 
 template <class F> int guarded(F &&f) noexcept {
@@ -67,6 +93,50 @@ EVIO_EXPORT int evio_serve(const evio_events *events, const char *const *addrs, 
     return guarded([&] {
         evio::Server server;
         return server.serve(events, addrs, naddrs);
+    });
+}
+
+EVIO_EXPORT int evio_server_start(const evio_events *events, const char *const *addrs,
+                                  size_t naddrs, evio_server **server) {
+    if (server == nullptr)
+        return fail(EVIO_EINVAL, "evio_server_start: server is NULL");
+    return guarded([&] {
+        auto s = std::make_unique<evio::Server>();
+        if (int rc = s->start(events, addrs, naddrs))
+            return rc;
+        *server = reinterpret_cast<evio_server *>(s.release());
+        return 0;
+    });
+}
+
+EVIO_EXPORT int evio_server_stop(evio_server *server, int64_t drain_ns) {
+    // Async-signal-safe: no message is recorded (that would allocate).
+    evio::Server *s = as_server(server);
+    if (s == nullptr || drain_ns < 0)
+        return EVIO_EINVAL;
+    s->stop(drain_ns);
+    return 0;
+}
+
+EVIO_EXPORT int evio_server_wait(evio_server *server) {
+    evio::Server *s = as_server(server);
+    if (s == nullptr)
+        return fail(EVIO_EINVAL, "evio_server_wait: not a live evio_server");
+    if (s->on_own_loop())
+        return fail(EVIO_EPERM, "evio_server_wait: called on one of the server's own loops");
+    return guarded([&] { return s->wait(); });
+}
+
+EVIO_EXPORT void evio_server_free(evio_server *server) {
+    evio::Server *s = as_server(server);
+    if (s == nullptr || s->on_own_loop())
+        return;
+    guarded([&] {
+        s->stop(0);
+        s->wait();
+        s->magic = 0;
+        delete s;
+        return 0;
     });
 }
 
@@ -155,7 +225,12 @@ EVIO_EXPORT int evio_conn_addr_index(const evio_conn *conn) {
 EVIO_EXPORT const struct sockaddr *evio_conn_local_addr(evio_conn *conn, socklen_t *len) {
     if (check_inspect(conn, "evio_conn_local_addr"))
         return nullptr;
-    return evio::from_handle(conn)->local_addr(len);
+    try {
+        return evio::from_handle(conn)->local_addr(len);
+    } catch (...) { // out of memory for a named unix address
+        fail(EVIO_ENOMEM, "evio_conn_local_addr: out of memory");
+        return nullptr;
+    }
 }
 
 EVIO_EXPORT const struct sockaddr *evio_conn_remote_addr(evio_conn *conn, socklen_t *len) {
@@ -189,6 +264,99 @@ EVIO_EXPORT int evio_conn_set_reuse_input(evio_conn *conn, int on) {
         return 0;             // always the shared buffer
     c->reuse_input = on != 0; // the copy buffer is released at the next read, not here:
     return 0;                 // the `in` of a running `data` may point into it
+}
+
+EVIO_EXPORT int evio_conn_send(evio_conn *conn, const void *buf, size_t len) {
+    if (int rc = check_conn(conn, "evio_conn_send"))
+        return rc;
+    if (buf == nullptr && len > 0)
+        return fail(EVIO_EINVAL, "evio_conn_send: buf is NULL");
+    Conn *c = evio::from_handle(conn);
+    if (c->transport == evio::Transport::Udp)
+        return fail(EVIO_ENOTSUP, "evio_conn_send: not for UDP");
+    return guarded([&] { return c->send_from_any_thread(buf, len); });
+}
+
+EVIO_EXPORT int evio_conn_post(evio_conn *conn, evio_conn_fn fn, void *arg) {
+    if (int rc = check_conn(conn, "evio_conn_post"))
+        return rc;
+    if (fn == nullptr)
+        return fail(EVIO_EINVAL, "evio_conn_post: fn is NULL");
+    Conn *c = evio::from_handle(conn);
+    if (c->transport == evio::Transport::Udp)
+        return fail(EVIO_ENOTSUP, "evio_conn_post: not for UDP");
+    return guarded([&] { return c->post(fn, arg); });
+}
+
+EVIO_EXPORT int evio_server_post(evio_server *server, int loop, evio_loop_fn fn, void *arg) {
+    evio::Server *s = as_server(server);
+    if (s == nullptr || fn == nullptr)
+        return fail(EVIO_EINVAL, "evio_server_post: NULL or freed server, or NULL fn");
+    evio::Loop *l = s->loop(loop);
+    if (l == nullptr)
+        return fail(EVIO_EINVAL, "evio_server_post: no loop " + std::to_string(loop));
+    return guarded([&] {
+        evio::Work w{evio::Work::Kind::LoopFn, nullptr, 0, 0, nullptr, fn, arg};
+        if (!l->mailbox().post_work(w))
+            return fail(EVIO_ENOTCONN, "evio_server_post: the server has stopped");
+        return 0;
+    });
+}
+
+EVIO_EXPORT int evio_conn_pause_read(evio_conn *conn) {
+    if (int rc = check_stream_owner(conn, "evio_conn_pause_read"))
+        return rc;
+    Conn *c = evio::from_handle(conn);
+    return c->loop->set_read_paused(c, true);
+}
+
+EVIO_EXPORT int evio_conn_resume_read(evio_conn *conn) {
+    if (int rc = check_stream_owner(conn, "evio_conn_resume_read"))
+        return rc;
+    Conn *c = evio::from_handle(conn);
+    return c->loop->set_read_paused(c, false);
+}
+
+EVIO_EXPORT int evio_conn_pending(evio_conn *conn, size_t *bytes) {
+    if (int rc = check_stream_owner(conn, "evio_conn_pending"))
+        return rc;
+    if (bytes == nullptr)
+        return fail(EVIO_EINVAL, "evio_conn_pending: bytes is NULL");
+    *bytes = evio::from_handle(conn)->out.size();
+    return 0;
+}
+
+EVIO_EXPORT int evio_conn_set_watermarks(evio_conn *conn, size_t low, size_t high) {
+    if (int rc = check_stream_owner(conn, "evio_conn_set_watermarks"))
+        return rc;
+    Conn *c = evio::from_handle(conn);
+    return c->loop->set_watermarks(c, low, high);
+}
+
+EVIO_EXPORT int evio_conn_set_output_limit(evio_conn *conn, size_t limit) {
+    if (int rc = check_stream_owner(conn, "evio_conn_set_output_limit"))
+        return rc;
+    evio::from_handle(conn)->output_limit.store(limit, std::memory_order_relaxed);
+    return 0;
+}
+
+EVIO_EXPORT int evio_conn_shutdown_write(evio_conn *conn) {
+    if (int rc = check_stream_owner(conn, "evio_conn_shutdown_write"))
+        return rc;
+    Conn *c = evio::from_handle(conn);
+    return guarded([&] { return c->loop->shutdown_write(c); });
+}
+
+EVIO_EXPORT int evio_conn_fd(evio_conn *conn) {
+    if (int rc = check_stream_owner(conn, "evio_conn_fd"))
+        return rc;
+    return evio::from_handle(conn)->io.fd;
+}
+
+EVIO_EXPORT int evio_conn_set_nodelay(evio_conn *conn, int on) {
+    if (int rc = check_stream_owner(conn, "evio_conn_set_nodelay"))
+        return rc;
+    return evio::from_handle(conn)->set_nodelay(on != 0);
 }
 
 EVIO_EXPORT int evio_input_stream_begin(evio_input_stream *is, const void *in, size_t len,

@@ -12,6 +12,8 @@ namespace evio {
 
 namespace {
 constexpr int64_t kAcceptPauseNs = 100'000'000; // after EMFILE & co
+constexpr size_t kHighWatermark = 1u << 20;     // stop reading above this much unsent output
+constexpr size_t kLowWatermark = 256u << 10;    // resume below this
 } // namespace
 
 void Loop::on_accept(Listener &l, const Completion &done) {
@@ -22,8 +24,9 @@ void Loop::on_accept(Listener &l, const Completion &done) {
         return;
     }
     const int fd = done.result;
-    if (server_.stopping()) {
+    if (server_.stopping() || draining_) {
         os::close(fd);
+        engine_->recv_stop(l.io); // accept no more of the backlog
         return;
     }
     Handoff h{};
@@ -34,7 +37,7 @@ void Loop::on_accept(Listener &l, const Completion &done) {
     h.remote_len = done.addr_len;
     if (h.transport == Transport::Tcp)
         os::set_nodelay(fd, true);
-    Loop &target = server_.pick_loop();
+    Loop &target = server_.pick_loop(done.addr, done.addr_len);
     target.load().fetch_add(1, std::memory_order_relaxed);
     if (&target == this) {
         open_conn(h);
@@ -71,6 +74,11 @@ void Loop::open_conn(const Handoff &h) {
     c->loop = this;
     c->mailbox = mailbox_;
     c->reading = true;
+    c->low_watermark = callbacks_.low_watermark ? callbacks_.low_watermark : kLowWatermark;
+    c->high_watermark = callbacks_.high_watermark ? callbacks_.high_watermark : kHighWatermark;
+    if (c->low_watermark > c->high_watermark)
+        c->low_watermark = c->high_watermark;
+    c->output_limit.store(callbacks_.output_limit, std::memory_order_relaxed);
     if (engine_->open(c->io) != 0 || engine_->recv_start(c->io) != 0) {
         engine_->cancel(c->io);
         os::close(c->io.fd);

@@ -43,9 +43,53 @@ int Conn::user_wake() {
     return 0;
 }
 
+int Conn::send_from_any_thread(const void *buf, size_t len) {
+    if (closed.load(std::memory_order_acquire))
+        return fail(EVIO_ENOTCONN, "evio_conn_send: connection is closed");
+    const size_t limit = output_limit.load(std::memory_order_relaxed);
+    if (limit != 0 && posted_bytes.load(std::memory_order_relaxed) + len > limit)
+        return fail(EVIO_ENOBUFS, "evio_conn_send: the connection's output limit would be passed");
+    if (len == 0)
+        return 0;
+    ref(); // the queue's reference
+    posted_bytes.fetch_add(len, std::memory_order_relaxed);
+    bool posted = false;
+    try {
+        posted = mailbox->post_send(this, buf, len);
+    } catch (...) {
+        posted_bytes.fetch_sub(len, std::memory_order_relaxed);
+        unref();
+        throw; // out of memory: the C boundary reports it
+    }
+    if (!posted) {
+        posted_bytes.fetch_sub(len, std::memory_order_relaxed);
+        unref();
+        return fail(EVIO_ENOTCONN, "evio_conn_send: the server has stopped");
+    }
+    return 0;
+}
+
+int Conn::post(evio_conn_fn fn, void *arg) {
+    ref(); // the queue's reference, dropped after fn ran
+    bool posted = false;
+    try {
+        posted = mailbox->post_work({Work::Kind::ConnFn, this, 0, 0, fn, nullptr, arg});
+    } catch (...) {
+        unref();
+        throw;
+    }
+    if (!posted) {
+        unref();
+        return fail(EVIO_ENOTCONN, "evio_conn_post: the server has stopped");
+    }
+    return 0;
+}
+
 const sockaddr *Conn::local_addr(socklen_t *len) {
     if (!local.known()) {
-        if (io.fd < 0) {
+        // Asked of the kernel only on the loop's thread: another thread (allowed once the
+        // connection has closed) must not race the loop's own writes or a reused fd.
+        if (io.fd < 0 || Loop::on_this_thread() != loop) {
             fail(EVIO_ENOTCONN, "evio_conn_local_addr: connection is closed");
             return nullptr;
         }
@@ -66,6 +110,14 @@ int Conn::set_keepalive(int seconds) {
         return fail(EVIO_EINVAL, "evio_conn_set_keepalive: negative period");
     if (int rc = os::set_keepalive(io.fd, seconds))
         return fail_errno(from_errno(-rc), "evio_conn_set_keepalive");
+    return 0;
+}
+
+int Conn::set_nodelay(bool on) {
+    if (transport != Transport::Tcp)
+        return fail(EVIO_ENOTSUP, "evio_conn_set_nodelay: not a TCP connection");
+    if (int rc = os::set_nodelay(io.fd, on))
+        return fail_errno(from_errno(-rc), "evio_conn_set_nodelay");
     return 0;
 }
 

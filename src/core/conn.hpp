@@ -38,10 +38,20 @@ struct Conn {
     Transport transport;
     State state = State::Open;
     bool reuse_input = false;
-    bool dirty = false;       ///< in the loop's list of connections to flush
-    bool read_paused = false; ///< backpressure: too much unsent output
-    bool reading = false;     ///< the engine delivers its input (recv armed)
-    bool sending = false;     ///< a send is in flight (engine rule 5)
+    bool dirty = false;        ///< in the loop's list of connections to flush
+    bool read_paused = false;  ///< backpressure: too much unsent output
+    bool reading = false;      ///< the engine delivers its input (recv armed)
+    bool sending = false;      ///< a send is in flight (engine rule 5)
+    bool user_paused = false;  ///< evio_conn_pause_read()
+    bool above_high = false;   ///< passed the high watermark since the last `drained`
+    bool over_limit = false;   ///< a write passed the output limit: closes after the callback
+    bool shut_write = false;   ///< evio_conn_shutdown_write(): SHUT_WR once the output left
+    bool write_closed = false; ///< SHUT_WR done
+    bool input_ended = false;  ///< the peer's end of input, kept open (`input_closed` set)
+    size_t low_watermark = 0;
+    size_t high_watermark = 0;
+    std::atomic<size_t> output_limit{0}; ///< 0: none (read by evio_conn_send on any thread)
+    std::atomic<size_t> posted_bytes{0}; ///< sent from other threads, not yet taken
     int addr_index = 0;
     Loop *loop = nullptr;             ///< owner; compared, never dereferenced off-thread
     std::shared_ptr<Mailbox> mailbox; ///< the owner's queue; outlives the loop
@@ -62,6 +72,10 @@ struct Conn {
     /// it cannot be known.
     const sockaddr *local_addr(socklen_t *len);
     int set_keepalive(int seconds);
+    int set_nodelay(bool on);
+    /// evio_conn_send() and evio_conn_post(). Any thread.
+    int send_from_any_thread(const void *buf, size_t len);
+    int post(evio_conn_fn fn, void *arg);
     /// Loop-thread-only calls are allowed: on the owner loop's thread, or from any thread
     /// holding a reference once the connection has closed (nothing changes it then).
     bool may_inspect() const noexcept;

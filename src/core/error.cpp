@@ -60,6 +60,15 @@ int fail(int code, std::string msg) noexcept {
     return code;
 }
 
+int fail(int code, const char *msg) noexcept {
+    try {
+        t_last_error = msg;
+    } catch (...) {
+        // Out of memory while recording the message: keep the code, lose the text.
+    }
+    return code;
+}
+
 int fail_errno(int code, const std::string &what) noexcept {
     try {
         return fail(code, what + ": " + strerror_text(code));

@@ -18,6 +18,8 @@ const char *strerror_text(int code) noexcept;
 
 /// Records `msg` as this thread's last error and returns `code` (for `return fail(…)`).
 int fail(int code, std::string msg) noexcept;
+/// The same for a literal: nothing can throw before the message is recorded.
+int fail(int code, const char *msg) noexcept;
 
 /// Records a message made of `what` + ": " + the code's text.
 int fail_errno(int code, const std::string &what) noexcept;

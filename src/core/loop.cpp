@@ -75,11 +75,46 @@ int Loop::run() {
     t_loop = this;
     start_ticking();
     int err = 0;
-    while (!server_.stopping() && err == 0)
+    while (err == 0 && !should_stop())
         err = turn();
-    shutdown_all();
+    // Connections still open after a drain are the ones its deadline cut short.
+    shutdown_all(draining_ && head_ != nullptr ? EVIO_ETIMEDOUT : 0);
     t_loop = outer;
     return err;
+}
+
+bool Loop::should_stop() {
+    if (server_.stopping())
+        return true;
+    if (!server_.draining())
+        return false;
+    if (!draining_)
+        begin_drain();
+    return head_ == nullptr || now_ns() >= server_.drain_deadline_ns();
+}
+
+/// evio_server_stop() with a deadline: accept nothing more, read nothing more, and close
+/// each connection as soon as its output has left.
+void Loop::begin_drain() {
+    draining_ = true;
+    for (Listener *l : listeners_) {
+        engine_->recv_stop(l->io);
+        l->paused = false;
+    }
+    for (Conn *c = head_; c != nullptr;) {
+        Conn *next = c->next; // c may close and leave the list
+        update_reading(c);
+        close_if_done(c);
+        c = next;
+    }
+}
+
+/// Closes a connection that has nothing left to do: its output has left, and the server
+/// is draining, or both directions are shut down.
+void Loop::close_if_done(Conn *c) {
+    if (c->state == Conn::State::Open && c->out.empty() && !c->sending &&
+        (draining_ || (c->input_ended && c->write_closed)))
+        close_conn(c, 0);
 }
 
 int Loop::turn() {
@@ -112,6 +147,8 @@ void Loop::end_turn() {
 
 int Loop::next_timeout(int64_t now) const {
     int64_t until = ticking_ ? next_tick_ns_ : INT64_MAX;
+    if (draining_ && server_.drain_deadline_ns() < until)
+        until = server_.drain_deadline_ns();
     for (const Listener *l : listeners_)
         if (l->paused && l->resume_at_ns < until)
             until = l->resume_at_ns;
@@ -121,6 +158,15 @@ int Loop::next_timeout(int64_t now) const {
         return 0;
     int64_t ms = (until - now + 999'999) / 1'000'000; // round up: never wake early
     return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+}
+
+/// Handles the completions of operations that finished as they were submitted (a send the
+/// socket took at once), so their effects (a close after the output) come in the order
+/// the loop caused them.
+void Loop::settle() {
+    Completion done;
+    while (engine_->next_immediate(done))
+        dispatch(done);
 }
 
 void Loop::dispatch(const Completion &done) {
@@ -146,45 +192,16 @@ void Loop::dispatch(const Completion &done) {
     }
 }
 
-void Loop::on_interrupt() {
-    mailbox_->take(taken_);
-    for (const Handoff &h : taken_.handoffs) {
-        if (server_.stopping()) {
-            os::close(h.fd);
-            load_.fetch_sub(1, std::memory_order_relaxed);
-        } else {
-            open_conn(h);
-        }
-    }
-    taken_.handoffs.clear();
-    for (Conn *c : taken_.user_wakes)
-        on_user_wake(c); // drops the queue's reference
-    taken_.user_wakes.clear();
-}
-
-/// Releases posted work that will never run: the references and the handed-over fds.
-void Loop::drop(MailboxItems &items) {
-    for (const Handoff &h : items.handoffs) {
-        os::close(h.fd);
-        load_.fetch_sub(1, std::memory_order_relaxed);
-    }
-    items.handoffs.clear();
-    for (Conn *c : items.user_wakes) {
-        c->user_wake_queued.store(false, std::memory_order_release);
-        c->unref();
-    }
-    items.user_wakes.clear();
-}
-
-void Loop::shutdown_all() {
+void Loop::shutdown_all(int err) {
     MailboxItems left;
     mailbox_->close(left);
     drop(left);
     flush_dirty();
     while (head_) {
         Conn *c = head_;
-        flush(c); // best effort: whatever the socket takes now
-        close_conn(c, 0);
+        flush(c); // best effort: whatever the socket takes now, in as many sends as it takes
+        settle();
+        close_conn(c, err);
     }
     flush_dirty(); // a `closed` above may have written to a connection closed after it
     end_turn();

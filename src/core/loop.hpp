@@ -1,7 +1,9 @@
 // One event loop: one thread, one engine, the connections it owns. Its member functions
-// live in one file per job: loop.cpp (the turn, dispatch, the mailbox, stopping),
+// live in one file per job: loop.cpp (the turn, dispatch, stopping), posted.cpp (what
+// other threads posted: sends, functions, wakes, handed-over sockets),
 // accept.cpp (listeners, new connections), stream.cpp (a connection's input, output,
-// close and detach), udp.cpp (datagrams), tick.cpp (the tick callback).
+// close and detach), flow.cpp (pause, watermarks, half-close asked by the user),
+// udp.cpp (datagrams), tick.cpp (the tick callback).
 #pragma once
 
 #include <atomic>
@@ -43,19 +45,31 @@ class Loop {
 
     /// The loop running on the calling thread, or null.
     static Loop *on_this_thread() noexcept;
+    /// Makes the loop look at the server's state. Any thread; async-signal-safe.
+    void interrupt() noexcept { engine_->interrupt(); }
 
     /// evio_conn_write(), on this loop's thread.
     int write(Conn *c, const void *buf, size_t len);
+    // flow.cpp: flow control and half-close asked through the C API (this loop's thread)
+    int set_read_paused(Conn *c, bool paused);
+    int set_watermarks(Conn *c, size_t low, size_t high);
+    int shutdown_write(Conn *c);
 
   private:
     // loop.cpp
     int turn();
     void dispatch(const Completion &done);
+    void settle();
     int next_timeout(int64_t now) const;
+    // posted.cpp
     void on_interrupt();
+    void run_work(const Work &w);
     void drop(MailboxItems &items);
     void end_turn();
-    void shutdown_all();
+    bool should_stop();
+    void begin_drain();
+    void close_if_done(Conn *c);
+    void shutdown_all(int err);
     // accept.cpp
     void on_accept(Listener &l, const Completion &done);
     void pause(Listener &l);
@@ -69,8 +83,11 @@ class Loop {
     void on_user_wake(Conn *c);
     void after_callback(Conn *c, evio_action action);
     void flush(Conn *c);
+    void mark_dirty(Conn *c);
     void flush_dirty();
     void update_reading(Conn *c);
+    void after_output_left(Conn *c);
+    void on_input_end(Conn *c);
     void close_conn(Conn *c, int err);
     void detach_conn(Conn *c);
     void retire(Conn *c);
@@ -92,7 +109,8 @@ class Loop {
     std::vector<Conn *> closed_turn_; ///< closed in this turn: the loop's ref, dropped after it
     MailboxItems taken_;              ///< reused for every mailbox take
     std::vector<Listener *> listeners_;
-    Conn *head_ = nullptr; ///< open connections
+    Conn *head_ = nullptr;  ///< open connections
+    bool draining_ = false; ///< the server is stopping after a drain
     bool ticking_ = false;
     int64_t next_tick_ns_ = 0;
 };

@@ -9,7 +9,7 @@ template <class Push> bool Mailbox::post(Push &&push) {
     if (closed_)
         return false;
     // Interrupt only when the mailbox was empty: the loop takes everything at once.
-    bool was_empty = items_.user_wakes.empty() && items_.handoffs.empty();
+    bool was_empty = items_.empty();
     push();
     if (was_empty)
         engine_->interrupt();
@@ -24,24 +24,34 @@ bool Mailbox::post_handoff(const Handoff &h) {
     return post([&] { items_.handoffs.push_back(h); });
 }
 
-void Mailbox::interrupt() {
-    std::lock_guard lock(mu_);
-    if (!closed_)
-        engine_->interrupt();
+bool Mailbox::post_send(Conn *c, const void *buf, size_t len) {
+    return post([&] {
+        const size_t at = items_.bytes.size();
+        const char *p = static_cast<const char *>(buf);
+        items_.bytes.insert(items_.bytes.end(), p, p + len);
+        try {
+            items_.work.push_back({Work::Kind::Send, c, at, len, nullptr, nullptr, nullptr});
+        } catch (...) {
+            items_.bytes.resize(at);
+            throw;
+        }
+    });
+}
+
+bool Mailbox::post_work(const Work &w) {
+    return post([&] { items_.work.push_back(w); });
 }
 
 void Mailbox::take(MailboxItems &into) {
     std::lock_guard lock(mu_);
-    into.user_wakes.swap(items_.user_wakes);
-    into.handoffs.swap(items_.handoffs);
+    std::swap(into, items_);
 }
 
 void Mailbox::close(MailboxItems &into) {
     std::lock_guard lock(mu_);
     closed_ = true;
     engine_ = nullptr;
-    into.user_wakes.swap(items_.user_wakes);
-    into.handoffs.swap(items_.handoffs);
+    std::swap(into, items_);
 }
 
 } // namespace evio

@@ -6,8 +6,11 @@
 
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <mutex>
 #include <vector>
+
+#include <evio.h>
 
 #include "core/address.hpp"
 
@@ -25,10 +28,23 @@ struct Handoff {
     socklen_t remote_len;
 };
 
+/// A posted function or bytes sent to a connection from another thread; done in order.
+struct Work {
+    enum class Kind : uint8_t { Send, ConnFn, LoopFn } kind;
+    Conn *conn;         ///< Send, ConnFn: holds a reference
+    size_t offset, len; ///< Send: the bytes, in MailboxItems::bytes
+    evio_conn_fn conn_fn;
+    evio_loop_fn loop_fn;
+    void *arg;
+};
+
 /// What a loop takes out of its mailbox in one go.
 struct MailboxItems {
     std::vector<Conn *> user_wakes; ///< each holds a reference
     std::vector<Handoff> handoffs;
+    std::vector<Work> work;  ///< in the order it was posted
+    std::vector<char> bytes; ///< the bytes of every Send in `work`
+    bool empty() const { return user_wakes.empty() && handoffs.empty() && work.empty(); }
 };
 
 class Mailbox {
@@ -41,8 +57,10 @@ class Mailbox {
     /// Queues an accepted socket. Any thread. False if the loop is gone (the caller
     /// closes the fd).
     bool post_handoff(const Handoff &h);
-    /// Makes the loop look at the server's state (shutdown). Any thread; no-op once closed.
-    void interrupt();
+    /// Queues bytes for `c` (which holds a reference for it). Any thread.
+    bool post_send(Conn *c, const void *buf, size_t len);
+    /// Queues a function (its Work holds the connection's reference, if any). Any thread.
+    bool post_work(const Work &w);
 
     /// Loop thread: swaps everything posted so far into `into` (which must be empty).
     void take(MailboxItems &into);

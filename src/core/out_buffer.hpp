@@ -12,7 +12,9 @@ namespace evio {
 
 class OutBuffer {
   public:
-    static constexpr int kMaxIov = 8; ///< buffers one send gathers at most
+    /// Buffers one send gathers at most: 9 chunks (256 B doubling to 64 KiB) hold any
+    /// datagram, which must leave in one send.
+    static constexpr int kMaxIov = 9;
 
     OutBuffer() = default;
     ~OutBuffer();

@@ -37,15 +37,21 @@ class Gate {
 } // namespace
 
 Server::~Server() {
+    if (!waited_ && !threads_.empty()) { // evio_server_free() of a server nobody waited for
+        stop(0);
+        wait();
+    }
     close_bound_sockets();
 }
 
-int Server::serve(const evio_events *events, const char *const *addrs, size_t naddrs) {
+int Server::prepare(const evio_events *events, const char *const *addrs, size_t naddrs,
+                    bool allow_none) {
     if (int rc = load_callbacks(events, callbacks_))
         return rc;
     std::vector<ListenSpec> specs;
-    if (int rc = parse_all(addrs, naddrs, specs))
-        return rc;
+    if (!(allow_none && naddrs == 0))
+        if (int rc = parse_all(addrs, naddrs, specs))
+            return rc;
     EngineKind kind = EngineKind::Native;
     if (int rc = choose_engine(callbacks_, specs, kind))
         return rc;
@@ -54,9 +60,23 @@ int Server::serve(const evio_events *events, const char *const *addrs, size_t na
         return rc;
     if (int rc = make_loops(kind))
         return rc;
-    if (int rc = watch_all())
+    return watch_all();
+}
+
+int Server::serve(const evio_events *events, const char *const *addrs, size_t naddrs) {
+    if (int rc = prepare(events, addrs, naddrs, false))
         return rc;
-    return run_loops();
+    if (int rc = launch(1))
+        return rc;
+    if (!stopping())
+        run_loop(*loops_[0]); // the first loop on the caller's thread, as evio does
+    return wait();
+}
+
+int Server::start(const evio_events *events, const char *const *addrs, size_t naddrs) {
+    if (int rc = prepare(events, addrs, naddrs, true))
+        return rc;
+    return launch(0);
 }
 
 int Server::parse_all(const char *const *addrs, size_t naddrs, std::vector<ListenSpec> &specs) {
@@ -86,11 +106,13 @@ int Server::bind_all(const std::vector<ListenSpec> &specs) {
 
 int Server::make_loops(EngineKind kind) {
     const int nloops = resolve_loops(callbacks_.num_loops);
+    num_loops_ = nloops;
     for (int i = 0; i < nloops; i++) {
         int err = 0;
         auto engine = make_engine(kind, err);
         if (!engine)
             return err;
+        engine_name_ = engine->name();
         loops_.push_back(std::make_unique<Loop>(*this, i, std::move(engine)));
     }
     return 0;
@@ -111,7 +133,10 @@ int Server::watch_all() {
 }
 
 void Server::run_loop(Loop &loop) {
-    if (int rc = loop.run()) {
+    const int rc = loop.run();
+    if (rc == 0)
+        return; // stopped, or drained (a drained loop ends on its own)
+    {
         std::lock_guard lock(error_mu_);
         if (loop_error_ == 0) {
             loop_error_ = rc;
@@ -121,56 +146,84 @@ void Server::run_loop(Loop &loop) {
     shutdown(); // one loop failing stops them all
 }
 
-int Server::run_loops() {
-    // Start the other loops' threads now, so nothing can fail after `serving`; they wait
-    // at the gate until `serving` has returned.
-    Gate gate;
-    std::vector<std::thread> threads;
+/// Starts the threads of loops `first_thread`… (they wait at a gate), calls `serving`,
+/// opens the gate. Nothing can fail after `serving` was called.
+int Server::launch(size_t first_thread) {
+    auto gate = std::make_shared<Gate>();
     try {
-        for (size_t i = 1; i < loops_.size(); i++)
-            threads.emplace_back([this, &gate, i] {
-                gate.wait();
+        for (size_t i = first_thread; i < loops_.size(); i++)
+            threads_.emplace_back([this, gate, i] {
+                gate->wait();
                 run_loop(*loops_[i]);
             });
     } catch (...) {
         stopping_.store(true);
-        gate.open();
-        for (auto &t : threads)
+        gate->open();
+        for (auto &t : threads_)
             t.join();
+        threads_.clear();
         return fail(EVIO_ENOMEM, "cannot start loop threads");
     }
     if (callbacks_.serving &&
         checked_action(callbacks_.serving(reinterpret_cast<evio_server *>(this),
                                           callbacks_.udata)) == EVIO_SHUTDOWN)
         stopping_.store(true);
-    gate.open();
-    if (!stopping())
-        run_loop(*loops_[0]);
-    shutdown();
-    for (auto &t : threads)
-        t.join();
-    loops_.clear();
-    close_bound_sockets();
-    if (loop_error_ != 0)
-        return fail(loop_error_, loop_error_msg_);
+    gate->open();
     return 0;
+}
+
+int Server::wait() {
+    if (waited_)
+        return result_;
+    for (auto &t : threads_)
+        t.join();
+    threads_.clear();
+    // The loops stay (stopped, their mailboxes closed) until the handle is freed, so a late
+    // evio_server_post() or evio_server_stop() from another thread finds them.
+    close_bound_sockets();
+    waited_ = true;
+    result_ = loop_error_ != 0 ? fail(loop_error_, loop_error_msg_) : 0;
+    return result_;
+}
+
+bool Server::on_own_loop() const noexcept {
+    Loop *here = Loop::on_this_thread();
+    for (const auto &l : loops_)
+        if (l.get() == here)
+            return true;
+    return false;
+}
+
+void Server::stop(int64_t drain_ns) noexcept {
+    if (drain_ns <= 0) {
+        shutdown();
+        return;
+    }
+    const int64_t now = now_ns();
+    const int64_t deadline = drain_ns >= kNever - now ? kNever - 1 : now + drain_ns;
+    // Only an earlier deadline replaces the one in force (a second Ctrl-C may hurry it).
+    int64_t cur = drain_deadline_ns_.load(std::memory_order_acquire);
+    while (deadline < cur &&
+           !drain_deadline_ns_.compare_exchange_weak(cur, deadline, std::memory_order_acq_rel))
+        ;
+    interrupt_loops();
+}
+
+void Server::shutdown() noexcept {
+    if (stopping_.exchange(true, std::memory_order_acq_rel))
+        return;
+    interrupt_loops();
+}
+
+void Server::interrupt_loops() noexcept {
+    for (auto &l : loops_)
+        l->interrupt();
 }
 
 void Server::close_bound_sockets() noexcept {
     for (auto &b : bound_)
         close_bound(*b);
     bound_.clear();
-}
-
-void Server::shutdown() noexcept {
-    if (stopping_.exchange(true, std::memory_order_acq_rel))
-        return;
-    for (auto &l : loops_)
-        l->mailbox().interrupt();
-}
-
-const char *Server::engine_name() const {
-    return loops_.empty() ? "" : loops_[0]->engine_name();
 }
 
 const sockaddr *Server::addr(int i, socklen_t *len) const {

@@ -49,7 +49,8 @@ int check_values(const evio_events &ev) {
                                      " (want -1 for one per CPU, or 0 to " +
                                      std::to_string(EVIO_MAX_LOOPS) + ")");
     const int lb = enum_value(ev.load_balance);
-    if (lb != EVIO_LB_RANDOM && lb != EVIO_LB_ROUND_ROBIN && lb != EVIO_LB_LEAST_CONNECTIONS)
+    if (lb != EVIO_LB_RANDOM && lb != EVIO_LB_ROUND_ROBIN && lb != EVIO_LB_LEAST_CONNECTIONS &&
+        lb != EVIO_LB_SOURCE_HASH)
         return fail(EVIO_EINVAL, "unknown load_balance value " + std::to_string(lb));
     const int engine = enum_value(ev.engine);
     if (engine != EVIO_ENGINE_DEFAULT && engine != EVIO_ENGINE_NATIVE && engine != EVIO_ENGINE_STD)

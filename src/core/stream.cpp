@@ -1,6 +1,7 @@
 // A stream connection's life on its loop: input to `data`, output to the socket
 // (backpressure, close or detach once it has left), and the end.
 #include <cassert>
+#include <cerrno>
 
 #include "core/error.hpp"
 #include "core/loop.hpp"
@@ -10,25 +11,18 @@
 namespace evio {
 
 namespace {
-constexpr size_t kHighWatermark = 1u << 20;  // stop reading above this much unsent output
-constexpr size_t kLowWatermark = 256u << 10; // resume below this
-constexpr size_t kDirectWrite = 32u << 10;   // writes this large skip the output buffer
-constexpr size_t kDiscardBytes = 1u << 20;   // unread input discarded before a close
+constexpr size_t kDirectWrite = 32u << 10; // writes this large skip the output buffer
+constexpr size_t kDiscardBytes = 1u << 20; // unread input discarded before a close
 } // namespace
 
 void Loop::on_recv(Conn *c, const Completion &done) {
-    assert(c->state == Conn::State::Open && c->reading);
-    if (done.result < 0) {
+    if (done.result < 0) { // also the engine's "cannot watch it any more" (EVIO_EIO)
         close_conn(c, done.result);
         return;
     }
-    if (done.result == 0) { // the peer finished sending: deliver what we owe, then close
-        if (c->out.empty() && !c->sending) {
-            close_conn(c, 0);
-        } else {
-            c->state = Conn::State::Closing;
-            update_reading(c);
-        }
+    assert(c->state == Conn::State::Open && c->reading);
+    if (done.result == 0) {
+        on_input_end(c);
         return;
     }
     if (!callbacks_.data)
@@ -44,6 +38,28 @@ void Loop::on_recv(Conn *c, const Completion &done) {
     after_callback(c, checked_action(callbacks_.data(c_handle(c), in, done.len, callbacks_.udata)));
 }
 
+/// The peer finished sending. With an `input_closed` callback the connection stays open
+/// for output; without one, what is owed is delivered and the connection closes.
+void Loop::on_input_end(Conn *c) {
+    if (callbacks_.input_closed) {
+        c->input_ended = true;
+        update_reading(c);
+        if (c->write_closed) {
+            close_if_done(c);
+            return;
+        }
+        callback_conn_ = c;
+        after_callback(c, checked_action(callbacks_.input_closed(c_handle(c), callbacks_.udata)));
+        return;
+    }
+    if (c->out.empty() && !c->sending) {
+        close_conn(c, 0);
+    } else {
+        c->state = Conn::State::Closing;
+        update_reading(c);
+    }
+}
+
 void Loop::on_user_wake(Conn *c) {
     c->user_wake_queued.store(false, std::memory_order_release);
     if (c->state == Conn::State::Open && callbacks_.data && !server_.stopping()) {
@@ -56,8 +72,16 @@ void Loop::on_user_wake(Conn *c) {
 
 int Loop::write(Conn *c, const void *buf, size_t len) {
     assert(on_this_thread() == this);
+    if (c->shut_write)
+        return fail(EVIO_EPIPE, "evio_conn_write: the sending side is shut down");
     if (len == 0)
         return 0;
+    const size_t limit = c->output_limit.load(std::memory_order_relaxed);
+    if (limit != 0 && (c->over_limit || c->out.size() + len > limit)) {
+        c->over_limit = true; // closed by the flush after the callback, not inside it
+        mark_dirty(c);
+        return fail(EVIO_ENOBUFS, "evio_conn_write: the connection's output limit is passed");
+    }
     if (len >= kDirectWrite && c->out.empty() && !c->sending && c->transport != Transport::Udp &&
         !callbacks_.prewrite) {
         // A large write with nothing queued before it: send it now rather than copy it.
@@ -74,14 +98,18 @@ int Loop::write(Conn *c, const void *buf, size_t len) {
             return 0;
     }
     c->out.append(buf, len);
-    // The connection whose callback is running is flushed by after_callback(); any other
-    // goes on the dirty list.
+    mark_dirty(c);
+    return 0;
+}
+
+/// The connection whose callback is running is flushed by after_callback(); any other
+/// goes on the dirty list, flushed after the callback.
+void Loop::mark_dirty(Conn *c) {
     if (c != callback_conn_ && c->transport != Transport::Udp && !c->dirty) {
         c->dirty = true;
         c->ref();
         dirty_.push_back(c);
     }
-    return 0;
 }
 
 void Loop::after_callback(Conn *c, evio_action action) {
@@ -91,8 +119,15 @@ void Loop::after_callback(Conn *c, evio_action action) {
     if (c->state != Conn::State::Closed)
         flush(c);
     flush_dirty();
-    if (c->state != Conn::State::Open || (action != EVIO_CLOSE && action != EVIO_DETACH))
+    settle();
+    if (c->state == Conn::State::Open)
+        update_reading(c);
+    if (c->state != Conn::State::Open)
         return;
+    if (action != EVIO_CLOSE && action != EVIO_DETACH) {
+        close_if_done(c);
+        return;
+    }
     if (!c->out.empty() || c->sending) {
         c->state = action == EVIO_CLOSE ? Conn::State::Closing : Conn::State::Detaching;
         update_reading(c); // the rest happens when the output has left (on_send)
@@ -104,6 +139,10 @@ void Loop::after_callback(Conn *c, evio_action action) {
 }
 
 void Loop::flush(Conn *c) {
+    if (c->over_limit) {
+        close_conn(c, EVIO_ENOBUFS);
+        return;
+    }
     if (!c->sending && !c->out.empty()) {
         if (callbacks_.prewrite)
             callbacks_.prewrite(c_handle(c), callbacks_.udata);
@@ -111,8 +150,9 @@ void Loop::flush(Conn *c) {
         int n = c->out.gather(&iov);
         c->sending = true;
         engine_->send(c->io, iov, n); // the result comes as a Send completion
+    } else if (!c->sending && c->shut_write && !c->write_closed) {
+        after_output_left(c); // a write shutdown asked with nothing left to send
     }
-    update_reading(c);
 }
 
 void Loop::on_send(Conn *c, const Completion &done) {
@@ -124,41 +164,75 @@ void Loop::on_send(Conn *c, const Completion &done) {
     }
     c->out.consume(static_cast<size_t>(done.result));
     if (!c->out.empty()) {
-        flush(c);
+        flush(c); // the rest; what completes at once is settled by whoever settles
+        update_reading(c);
         return;
     }
-    // Whoever wrote this output (the connection's own callback, another connection's, or
-    // tick), a close or detach waiting for it completes as soon as it is out.
-    if (c->state == Conn::State::Closing)
+    after_output_left(c);
+}
+
+/// Whoever wrote the output (the connection's own callback, another connection's, tick or
+/// another thread), what waited for it happens as soon as it has left: a close, a detach,
+/// the write shutdown, the `drained` event.
+void Loop::after_output_left(Conn *c) {
+    if (c->state == Conn::State::Closing) {
         close_conn(c, 0);
-    else if (c->state == Conn::State::Detaching)
+        return;
+    }
+    if (c->state == Conn::State::Detaching) {
         detach_conn(c);
-    else
-        update_reading(c);
+        return;
+    }
+    if (c->shut_write && !c->write_closed) {
+        c->write_closed = true;
+        if (int rc = os::shutdown_write(c->io.fd); rc != 0 && rc != -ENOTCONN) {
+            close_conn(c, from_errno(-rc));
+            return;
+        }
+    }
+    update_reading(c);
+    if (c->above_high && callbacks_.drained && c->state == Conn::State::Open) {
+        c->above_high = false;
+        callback_conn_ = c;
+        after_callback(c, checked_action(callbacks_.drained(c_handle(c), callbacks_.udata)));
+        return; // after_callback ends with close_if_done
+    }
+    c->above_high = false;
+    close_if_done(c);
 }
 
 void Loop::flush_dirty() {
-    // flush() never adds to dirty_, but a prewrite callback may write: iterate by index.
-    for (size_t i = 0; i < dirty_.size(); i++) {
-        Conn *c = dirty_[i];
-        c->dirty = false;
-        if (c->state != Conn::State::Closed)
-            flush(c);
+    // Taken out first: a prewrite callback, or a callback run while settling, may dirty
+    // more connections (they come in the next round).
+    while (!dirty_.empty()) {
+        std::vector<Conn *> batch;
+        batch.swap(dirty_);
+        for (Conn *c : batch) {
+            c->dirty = false;
+            if (c->state != Conn::State::Closed)
+                flush(c);
+        }
+        settle();
+        for (Conn *c : batch) {
+            if (c->state != Conn::State::Closed)
+                update_reading(c);
+            c->unref(); // never the last reference: the loop's or closed_turn_'s remains
+        }
     }
-    for (Conn *c : dirty_)
-        c->unref(); // never the last reference: the loop's or closed_turn_'s remains
-    dirty_.clear();
 }
 
 void Loop::update_reading(Conn *c) {
     if (c->state == Conn::State::Closed)
         return;
     const size_t pending = c->out.size();
-    if (pending > kHighWatermark)
+    if (pending > c->high_watermark) {
         c->read_paused = true; // backpressure: a slow reader stops being read
-    else if (pending <= kLowWatermark)
+        c->above_high = true;
+    } else if (pending <= c->low_watermark) {
         c->read_paused = false;
-    const bool want = c->state == Conn::State::Open && !c->read_paused;
+    }
+    const bool want = c->state == Conn::State::Open && !c->read_paused && !c->user_paused &&
+                      !c->input_ended && !draining_;
     if (want == c->reading)
         return;
     c->reading = want;
@@ -198,9 +272,9 @@ void Loop::close_conn(Conn *c, int err) {
 }
 
 void Loop::detach_conn(Conn *c) {
+    if (!c->local.known()) // evio_conn_local_addr() in `detached`, where fd is the user's;
+        c->local.load_local(c->io.fd); // before retire(): then other threads may read it
     retire(c);
-    if (!c->local.known()) // evio_conn_local_addr() in `detached`, where fd is the user's
-        c->local.load_local(c->io.fd);
     const int fd = c->io.fd;
     c->io.fd = -1;
     os::set_blocking(fd);

@@ -120,6 +120,10 @@ class Engine {
     virtual int wait(int timeout_ms) = 0;
     /// The next completion of the batch, or false when there is none left.
     virtual bool next(Completion &out) = 0;
+    /// A completion already known without waiting or polling (an operation that finished
+    /// as it was submitted), or false. The loop takes these right after submitting, so a
+    /// send that completes at once is handled within the same callback's turn.
+    virtual bool next_immediate(Completion &out) = 0;
     /// Makes a wait() in progress, or the next one, deliver an Interrupt completion.
     /// Any thread; calls may be coalesced into one completion.
     virtual void interrupt() noexcept = 0;

@@ -170,17 +170,23 @@ int ReadinessEngine::wait(int timeout_ms) {
     return 0;
 }
 
-bool ReadinessEngine::next(Completion &out) {
-    for (;;) {
-        if (queued_head_ < queued_.size()) {
-            Queued &q = queued_[queued_head_++];
-            if (q.h == nullptr)
-                continue;
+bool ReadinessEngine::next_immediate(Completion &out) {
+    while (queued_head_ < queued_.size()) {
+        Queued &q = queued_[queued_head_++];
+        if (q.h != nullptr) { // not cancelled since
             out = q.c;
             return true;
         }
-        queued_.clear();
-        queued_head_ = 0;
+    }
+    queued_.clear();
+    queued_head_ = 0;
+    return false;
+}
+
+bool ReadinessEngine::next(Completion &out) {
+    for (;;) {
+        if (next_immediate(out))
+            return true;
         if (cursor_ >= nevents_)
             return false;
         if (from_event(events_[cursor_], out))

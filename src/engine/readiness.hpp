@@ -27,6 +27,7 @@ class ReadinessEngine final : public Engine {
     int cancel(IoHandle &h) override;
     int wait(int timeout_ms) override;
     bool next(Completion &out) override;
+    bool next_immediate(Completion &out) override;
     void interrupt() noexcept override { poller_->interrupt(); }
     const char *name() const noexcept override { return poller_->name(); }
 

@@ -166,6 +166,10 @@ void close(int fd) noexcept {
         ::close(fd);
 }
 
+int shutdown_write(int fd) noexcept {
+    return ::shutdown(fd, SHUT_WR) == 0 ? 0 : neg_errno();
+}
+
 int set_nodelay(int fd, bool on) noexcept {
     return set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0);
 }

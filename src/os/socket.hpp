@@ -44,6 +44,8 @@ ssize_t send_to(int fd, const iovec *iov, int iovcnt, const sockaddr *to,
 /// orderly close is not turned into a reset (see Loop::close_conn).
 void discard_input(int fd, size_t max_bytes) noexcept;
 void close(int fd) noexcept;
+/// Shuts down the sending side (the peer reads the end of the stream).
+int shutdown_write(int fd) noexcept;
 
 int set_nodelay(int fd, bool on) noexcept;
 /// Keepalive probes after `seconds` idle, also the interval between them; 0 turns it off.

@@ -62,6 +62,7 @@ pub const EVIO_ENETUNREACH: evio_error = -101;
 pub const EVIO_ECONNABORTED: evio_error = -103;
 /// Connection reset by peer.
 pub const EVIO_ECONNRESET: evio_error = -104;
+pub const EVIO_ENOBUFS: evio_error = -105;
 /// The connection is closed (or was detached).
 pub const EVIO_ENOTCONN: evio_error = -107;
 /// Timed out.
