@@ -648,7 +648,8 @@ typedef void (*evio_conn_fn)(evio_conn *conn, int status, void *arg);
 
 /**
  * @brief Run `fn(conn, status, arg)` on the connection's loop thread, exactly once.
- * @return 0, or ::EVIO_ENOTCONN (the server has stopped: `fn` will not run),
+ * @return 0, or ::EVIO_ENOTCONN (the connection has closed already, or the server has
+ *         stopped: `fn` will not run),
  *         ::EVIO_ENOTSUP (a UDP sender), ::EVIO_EINVAL, ::EVIO_ENOMEM (`fn` will not run).
  * @par Thread-safety
  * Any thread; see evio_conn_send() about references. Functions posted by one thread run in

@@ -70,6 +70,8 @@ int Conn::send_from_any_thread(const void *buf, size_t len) {
 }
 
 int Conn::post(evio_conn_fn fn, void *arg) {
+    if (closed.load(std::memory_order_acquire))
+        return fail(EVIO_ENOTCONN, "evio_conn_post: connection is closed");
     ref(); // the queue's reference, dropped after fn ran
     bool posted = false;
     try {

@@ -98,6 +98,8 @@ int Loop::write(Conn *c, const void *buf, size_t len) {
             return 0;
     }
     c->out.append(buf, len);
+    if (c->out.size() > c->high_watermark)
+        c->above_high = true; // a writer that looks at pending now waits for `drained`
     mark_dirty(c);
     return 0;
 }
