@@ -311,12 +311,18 @@ typedef struct evio_events {
      * 0: no limit. @since 1.1
      */
     size_t output_limit;
+
+    /**
+     * Default idle timeout of every connection, in nanoseconds
+     * (evio_conn_set_idle_timeout()); 0: none. @since 1.1
+     */
+    int64_t idle_timeout_ns;
 } evio_events;
 
 /** Initialiser for ::evio_events: sets `size`, zeroes everything else. */
 #define EVIO_EVENTS_INIT                                                                   \
     {sizeof(evio_events), NULL, 0, EVIO_LB_RANDOM, NULL, NULL, NULL, NULL,                  \
-     NULL, NULL, NULL, EVIO_ENGINE_DEFAULT, NULL, NULL, 0, 0, 0}
+     NULL, NULL, NULL, EVIO_ENGINE_DEFAULT, NULL, NULL, 0, 0, 0, 0}
 
 /**
  * @brief Run a server on one or more addresses until a callback returns ::EVIO_SHUTDOWN.
@@ -680,6 +686,74 @@ typedef void (*evio_loop_fn)(evio_server *server, int loop, int status, void *ar
  * @since 1.1
  */
 EVIO_EXPORT int evio_server_post(evio_server *server, int loop, evio_loop_fn fn, void *arg);
+/** @} */
+
+/** @name Timers and timeouts
+ *  On a loop thread (since 1.1): from a callback, or a function posted to the loop
+ *  (evio_conn_post(), evio_server_post()). A loop keeps its timers in a binary heap:
+ *  starting or cancelling one is O(log n). A timer fires on its loop at or after its due
+ *  time (the loop looks at its clock once per turn).
+ *  @{ */
+
+/**
+ * @brief What a timer calls (evio_timer_start()).
+ * @param conn the connection the timer belongs to, or NULL for a loop timer.
+ * @param status 0 when it fired. ::EVIO_ENOTCONN when it ends without firing because its
+ *        connection closed (called after `closed`/`detached`) or the server stopped — its
+ *        last call, to free `arg`; the return value is ignored then.
+ * @param arg the pointer given to evio_timer_start().
+ * @return an action for `conn` (as from `data`; for a loop timer only ::EVIO_SHUTDOWN
+ *         means something).
+ */
+typedef evio_action (*evio_timer_fn)(evio_conn *conn, int status, void *arg);
+
+/**
+ * @brief Call `fn(conn, 0, arg)` once, `delay_ns` nanoseconds from now, on the calling
+ *        loop. With a connection, the timer belongs to it (it never fires after the
+ *        connection closed: it gets its ::EVIO_ENOTCONN call instead); with NULL it is a
+ *        timer of the calling loop. Output written in `fn` is sent when it returns.
+ * @return the timer's id (> 0, never reused), or a negative code: ::EVIO_EPERM (not on the
+ *         connection's loop, or not on a loop thread for NULL), ::EVIO_ENOTCONN,
+ *         ::EVIO_EINVAL (NULL `fn`, negative delay), ::EVIO_ENOMEM.
+ * @par Thread-safety
+ * Loop thread only (the connection's loop, or any loop for NULL).
+ * @since 1.1
+ */
+EVIO_EXPORT int64_t evio_timer_start(evio_conn *conn, int64_t delay_ns, evio_timer_fn fn,
+                                     void *arg);
+
+/**
+ * @brief Cancel a timer of the calling loop that has not fired: `fn` is never called for
+ *        it (free its argument yourself).
+ * @return 0, or ::EVIO_ENOENT (it fired, was cancelled, ended with its connection, or is
+ *         another loop's), ::EVIO_EPERM (not on a loop thread).
+ * @par Thread-safety
+ * Loop thread only: the loop that started the timer.
+ * @since 1.1
+ */
+EVIO_EXPORT int evio_timer_cancel(int64_t timer);
+
+/**
+ * @brief Close the connection with ::EVIO_ETIMEDOUT after `ns` nanoseconds in which no
+ *        input arrived and no output left; 0 turns it off. The default comes from
+ *        ::evio_events.idle_timeout_ns (a slowloris defence). Loop thread only. @since 1.1
+ */
+EVIO_EXPORT int evio_conn_set_idle_timeout(evio_conn *conn, int64_t ns);
+
+/**
+ * @brief Close the connection with ::EVIO_ETIMEDOUT unless input arrives within `ns`
+ *        nanoseconds from now; the next input clears it (set it again for the next
+ *        request, as Go code sets a read deadline per read); 0 clears it. Loop thread only.
+ *        @since 1.1
+ */
+EVIO_EXPORT int evio_conn_set_read_timeout(evio_conn *conn, int64_t ns);
+
+/**
+ * @brief Close the connection with ::EVIO_ETIMEDOUT unless all of its pending output has
+ *        left within `ns` nanoseconds from now; it clears when the output has left (with
+ *        nothing pending it clears at once); 0 clears it. Loop thread only. @since 1.1
+ */
+EVIO_EXPORT int evio_conn_set_write_timeout(evio_conn *conn, int64_t ns);
 /** @} */
 
 /** @name Flow control and half-close

@@ -75,6 +75,16 @@ evio::Server *as_server(evio_server *h) noexcept {
     return s != nullptr && s->magic == evio::Server::kMagic ? s : nullptr;
 }
 
+template <class F> int64_t guarded64(F &&f) noexcept {
+    try {
+        return f();
+    } catch (const std::bad_alloc &) {
+        return fail(EVIO_ENOMEM, "out of memory");
+    } catch (...) {
+        return fail(EVIO_EIO, "internal error");
+    }
+}
+
 template <class F> int guarded(F &&f) noexcept {
     try {
         return f();
@@ -301,6 +311,47 @@ EVIO_EXPORT int evio_server_post(evio_server *server, int loop, evio_loop_fn fn,
             return fail(EVIO_ENOTCONN, "evio_server_post: the server has stopped");
         return 0;
     });
+}
+
+EVIO_EXPORT int64_t evio_timer_start(evio_conn *conn, int64_t delay_ns, evio_timer_fn fn,
+                                     void *arg) {
+    evio::Loop *loop = evio::Loop::on_this_thread();
+    if (conn != nullptr) {
+        if (int rc = check_stream_owner(conn, "evio_timer_start"))
+            return rc;
+        loop = evio::from_handle(conn)->loop;
+    } else if (loop == nullptr) {
+        return fail(EVIO_EPERM, "evio_timer_start: not on a loop thread");
+    }
+    return guarded64([&] { return loop->start_timer(evio::from_handle(conn), delay_ns, fn, arg); });
+}
+
+EVIO_EXPORT int evio_timer_cancel(int64_t timer) {
+    evio::Loop *loop = evio::Loop::on_this_thread();
+    if (loop == nullptr)
+        return fail(EVIO_EPERM, "evio_timer_cancel: not on a loop thread");
+    return loop->cancel_timer(timer);
+}
+
+EVIO_EXPORT int evio_conn_set_idle_timeout(evio_conn *conn, int64_t ns) {
+    if (int rc = check_stream_owner(conn, "evio_conn_set_idle_timeout"))
+        return rc;
+    Conn *c = evio::from_handle(conn);
+    return guarded([&] { return c->loop->set_idle_timeout(c, ns); });
+}
+
+EVIO_EXPORT int evio_conn_set_read_timeout(evio_conn *conn, int64_t ns) {
+    if (int rc = check_stream_owner(conn, "evio_conn_set_read_timeout"))
+        return rc;
+    Conn *c = evio::from_handle(conn);
+    return guarded([&] { return c->loop->set_read_timeout(c, ns); });
+}
+
+EVIO_EXPORT int evio_conn_set_write_timeout(evio_conn *conn, int64_t ns) {
+    if (int rc = check_stream_owner(conn, "evio_conn_set_write_timeout"))
+        return rc;
+    Conn *c = evio::from_handle(conn);
+    return guarded([&] { return c->loop->set_write_timeout(c, ns); });
 }
 
 EVIO_EXPORT int evio_conn_pause_read(evio_conn *conn) {

@@ -87,6 +87,8 @@ void Loop::open_conn(const Handoff &h) {
         return;
     }
     link(c);
+    if (callbacks_.idle_timeout_ns > 0)
+        set_idle_timeout(c, callbacks_.idle_timeout_ns);
     if (callbacks_.opened) {
         callback_conn_ = c;
         after_callback(c, checked_action(callbacks_.opened(c_handle(c), callbacks_.udata)));

@@ -52,6 +52,12 @@ struct Conn {
     size_t high_watermark = 0;
     std::atomic<size_t> output_limit{0}; ///< 0: none (read by evio_conn_send on any thread)
     std::atomic<size_t> posted_bytes{0}; ///< sent from other threads, not yet taken
+    int64_t idle_timeout_ns = 0;         ///< 0: none
+    int64_t last_active_ns = 0;          ///< when input last came or output last left
+    int64_t idle_timer = 0;              ///< ids in the loop's timer heap; 0: none
+    int64_t read_timer = 0;
+    int64_t write_timer = 0;
+    std::vector<int64_t> timers; ///< the user's timers of this connection
     int addr_index = 0;
     Loop *loop = nullptr;             ///< owner; compared, never dereferenced off-thread
     std::shared_ptr<Mailbox> mailbox; ///< the owner's queue; outlives the loop

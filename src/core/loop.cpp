@@ -131,10 +131,12 @@ int Loop::turn() {
     resume_listeners(now);
     if (int rc = engine_->wait(next_timeout(now)))
         return rc; // the engine itself failed: stop the server rather than spin
+    turn_now_ns_ = now_ns();
     Completion done;
     while (engine_->next(done))
         dispatch(done);
     flush_dirty();
+    run_timers(turn_now_ns_);
     end_turn();
     return 0;
 }
@@ -147,6 +149,8 @@ void Loop::end_turn() {
 
 int Loop::next_timeout(int64_t now) const {
     int64_t until = ticking_ ? next_tick_ns_ : INT64_MAX;
+    if (timers_.next_due() < until)
+        until = timers_.next_due();
     if (draining_ && server_.drain_deadline_ns() < until)
         until = server_.drain_deadline_ns();
     for (const Listener *l : listeners_)
@@ -204,6 +208,7 @@ void Loop::shutdown_all(int err) {
         close_conn(c, err);
     }
     flush_dirty(); // a `closed` above may have written to a connection closed after it
+    end_loop_timers();
     end_turn();
 }
 

@@ -16,6 +16,7 @@
 #include "core/bound_socket.hpp"
 #include "core/conn.hpp"
 #include "core/mailbox.hpp"
+#include "core/timers.hpp"
 #include "engine/engine.hpp"
 
 namespace evio {
@@ -54,6 +55,12 @@ class Loop {
     int set_read_paused(Conn *c, bool paused);
     int set_watermarks(Conn *c, size_t low, size_t high);
     int shutdown_write(Conn *c);
+    // timeouts.cpp: timers and connection timeouts (this loop's thread)
+    int64_t start_timer(Conn *c, int64_t delay_ns, evio_timer_fn fn, void *arg);
+    int cancel_timer(int64_t id);
+    int set_idle_timeout(Conn *c, int64_t ns);
+    int set_read_timeout(Conn *c, int64_t ns);
+    int set_write_timeout(Conn *c, int64_t ns);
 
   private:
     // loop.cpp
@@ -93,6 +100,17 @@ class Loop {
     void retire(Conn *c);
     // udp.cpp
     void on_datagram(UdpSocket &u, const Completion &done);
+    // timeouts.cpp
+    void run_timers(int64_t now);
+    void fire(Timer *t);
+    void fire_timeout(Timer *t);
+    void touch(Conn *c) {
+        if (c->idle_timeout_ns != 0)
+            c->last_active_ns = turn_now_ns_;
+    }
+    void clear_timer(int64_t &id);
+    void end_timers(Conn *c);
+    void end_loop_timers();
     // tick.cpp
     void start_ticking();
     bool tick_due(int64_t now) const { return ticking_ && now >= next_tick_ns_; }
@@ -111,6 +129,8 @@ class Loop {
     std::vector<Listener *> listeners_;
     Conn *head_ = nullptr;  ///< open connections
     bool draining_ = false; ///< the server is stopping after a drain
+    TimerHeap timers_;
+    int64_t turn_now_ns_ = 0; ///< the clock when this turn's wait returned
     bool ticking_ = false;
     int64_t next_tick_ns_ = 0;
 };

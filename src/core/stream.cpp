@@ -25,6 +25,8 @@ void Loop::on_recv(Conn *c, const Completion &done) {
         on_input_end(c);
         return;
     }
+    touch(c);
+    clear_timer(c->read_timer); // input came in time
     if (!callbacks_.data)
         return;
     const char *in = done.data;
@@ -165,6 +167,7 @@ void Loop::on_send(Conn *c, const Completion &done) {
         return;
     }
     c->out.consume(static_cast<size_t>(done.result));
+    touch(c);
     if (!c->out.empty()) {
         flush(c); // the rest; what completes at once is settled by whoever settles
         update_reading(c);
@@ -177,6 +180,7 @@ void Loop::on_send(Conn *c, const Completion &done) {
 /// another thread), what waited for it happens as soon as it has left: a close, a detach,
 /// the write shutdown, the `drained` event.
 void Loop::after_output_left(Conn *c) {
+    clear_timer(c->write_timer); // the output left in time
     if (c->state == Conn::State::Closing) {
         close_conn(c, 0);
         return;
@@ -271,6 +275,7 @@ void Loop::close_conn(Conn *c, int err) {
     os::close(c->io.fd); // after `closed`: the number is not reused while user code sees it
     c->io.fd = -1;
     c->out.reset();
+    end_timers(c);
 }
 
 void Loop::detach_conn(Conn *c) {
@@ -285,6 +290,7 @@ void Loop::detach_conn(Conn *c) {
     else if (checked_action(callbacks_.detached(c_handle(c), fd, callbacks_.udata)) ==
              EVIO_SHUTDOWN)
         server_.shutdown();
+    end_timers(c);
 }
 
 } // namespace evio
