@@ -10,16 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STOP_CHECK_NS (200 * 1000 * 1000) /* look for Ctrl-C five times a second */
+#define DRAIN_NS (5LL * 1000 * 1000 * 1000) /* Ctrl-C: connections get 5 s to finish */
 
-static volatile sig_atomic_t g_stop;
+static evio_server *volatile g_server;
+static volatile sig_atomic_t g_signals;
 static const char *g_name;
 static evio_action (*g_serving)(evio_server *, void *); /* the example's own, if any */
-static evio_action (*g_tick)(int64_t *, void *);
 
+/* evio_server_stop() is async-signal-safe: the first Ctrl-C drains (stop accepting, let
+ * every connection send what it owes, then close it); a second one closes at once. */
 static void on_signal(int sig) {
     (void)sig;
-    g_stop = 1;
+    int n = ++g_signals;
+    if (g_server) evio_server_stop(g_server, n == 1 ? DRAIN_NS : 0);
 }
 
 static evio_action serving(evio_server *srv, void *udata) {
@@ -31,17 +34,6 @@ static evio_action serving(evio_server *srv, void *udata) {
     }
     fflush(stdout);
     return g_serving ? g_serving(srv, udata) : EVIO_NONE;
-}
-
-static evio_action tick(int64_t *delay_ns, void *udata) {
-    if (g_stop) return EVIO_SHUTDOWN;
-    if (!g_tick) {
-        *delay_ns = STOP_CHECK_NS;
-        return EVIO_NONE;
-    }
-    evio_action a = g_tick(delay_ns, udata);
-    if (*delay_ns > STOP_CHECK_NS) *delay_ns = STOP_CHECK_NS;
-    return a;
 }
 
 static void usage(FILE *f, const char *default_addr) {
@@ -84,13 +76,25 @@ int example_main(const char *name, const char *default_addr, evio_events *ev, in
     if (naddrs == 0) addrs[naddrs++] = default_addr;
 
     g_serving = ev->serving;
-    g_tick = ev->tick;
     ev->serving = serving;
-    ev->tick = tick;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 
-    int rc = evio_serve(ev, addrs, naddrs);
+    /* The server runs on threads of its own; this thread only waits for its end. */
+    evio_server *srv = NULL;
+    int rc = evio_server_start(ev, addrs, naddrs, &srv);
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s (%s)\n", name, evio_last_error(), evio_strerror(rc));
+        return 1;
+    }
+    g_server = srv;
+    if (g_signals) evio_server_stop(srv, DRAIN_NS); /* a signal came while starting */
+    rc = evio_server_wait(srv);
+    g_server = NULL;
+    evio_server_free(srv);
     if (rc < 0) {
         fprintf(stderr, "%s: %s (%s)\n", name, evio_last_error(), evio_strerror(rc));
         return 1;

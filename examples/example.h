@@ -19,20 +19,23 @@
 #include <evio.h>
 
 /*
- * Parses the command line, then runs evio_serve(ev, ...) until SIGINT or SIGTERM (or a
- * callback returns EVIO_SHUTDOWN), and returns main()'s exit status: 0 when served and
- * stopped (or after --help), 1 when evio_serve() failed (the error is printed on stderr,
- * prefixed with `name`), 2 for a bad command line (the usage is printed on stderr).
+ * Parses the command line, starts the server with evio_server_start(ev, ...) and waits
+ * for it (evio_server_wait) until SIGINT or SIGTERM (or a callback returns EVIO_SHUTDOWN),
+ * and returns main()'s exit status: 0 when served and stopped (or after --help), 1 when
+ * the server failed (the error is printed on stderr, prefixed with `name`), 2 for a bad
+ * command line (the usage is printed on stderr). A clean Ctrl-C: the signal handler calls
+ * evio_server_stop(), which is async-signal-safe — the first signal drains (no new
+ * connections or input; each connection closes once its output has left; 5 s at most),
+ * a second one closes everything at once.
  *
  *   NAME [ADDRESS...] [--loops N] [--balance random|round-robin|least-connections]
  *
  * ADDRESS uses evio's syntax; with none, `default_addr` is served. `--loops` sets
  * ev->num_loops and `--balance` ev->load_balance.
  *
- * It sets ev->serving and ev->tick to its own callbacks, which call the example's if it set
- * them: `serving` prints "NAME: serving on ADDRESS (loops: N, engine: E)" for each address
- * (scripts read the address from this line), and `tick` returns EVIO_SHUTDOWN once a
- * signal came (it runs at least five times a second). stdout is line-buffered.
+ * It sets ev->serving to its own callback, which calls the example's if it set one: it
+ * prints "NAME: serving on ADDRESS (loops: N, engine: E)" for each address (scripts read
+ * the address from this line). stdout is line-buffered.
  */
 int example_main(const char *name, const char *default_addr, evio_events *ev, int argc,
                  char **argv);
