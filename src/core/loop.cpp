@@ -109,14 +109,6 @@ void Loop::begin_drain() {
     }
 }
 
-/// Closes a connection that has nothing left to do: its output has left, and the server
-/// is draining, or both directions are shut down.
-void Loop::close_if_done(Conn *c) {
-    if (c->state == Conn::State::Open && c->out.empty() && !c->sending &&
-        (draining_ || (c->input_ended && c->write_closed)))
-        close_conn(c, 0);
-}
-
 int Loop::turn() {
     int64_t now = now_ns();
     if (tick_due(now)) {
@@ -164,15 +156,6 @@ int Loop::next_timeout(int64_t now) const {
     return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
 }
 
-/// Handles the completions of operations that finished as they were submitted (a send the
-/// socket took at once), so their effects (a close after the output) come in the order
-/// the loop caused them.
-void Loop::settle() {
-    Completion done;
-    while (engine_->next_immediate(done))
-        dispatch(done);
-}
-
 void Loop::dispatch(const Completion &done) {
     switch (done.op) {
     case Op::Interrupt:
@@ -185,7 +168,7 @@ void Loop::dispatch(const Completion &done) {
         on_recv(static_cast<Conn *>(done.tag), done);
         break;
     case Op::Send:
-        on_send(static_cast<Conn *>(done.tag), done);
+        on_send(static_cast<Conn *>(done.tag), done.result);
         break;
     case Op::RecvFrom:
         on_datagram(*static_cast<UdpSocket *>(done.tag), done);
@@ -204,7 +187,6 @@ void Loop::shutdown_all(int err) {
     while (head_) {
         Conn *c = head_;
         flush(c); // best effort: whatever the socket takes now, in as many sends as it takes
-        settle();
         close_conn(c, err);
     }
     flush_dirty(); // a `closed` above may have written to a connection closed after it

@@ -66,7 +66,6 @@ class Loop {
     // loop.cpp
     int turn();
     void dispatch(const Completion &done);
-    void settle();
     int next_timeout(int64_t now) const;
     // posted.cpp
     void on_interrupt();
@@ -75,7 +74,13 @@ class Loop {
     void end_turn();
     bool should_stop();
     void begin_drain();
-    void close_if_done(Conn *c);
+    /// Closes a connection that has nothing left to do: its output has left, and the
+    /// server is draining, or both directions are shut down.
+    void close_if_done(Conn *c) {
+        if ((draining_ || (c->input_ended && c->write_closed)) && c->state == Conn::State::Open &&
+            c->out.empty() && !c->sending)
+            close_conn(c, 0);
+    }
     void shutdown_all(int err);
     // accept.cpp
     void on_accept(Listener &l, const Completion &done);
@@ -86,7 +91,7 @@ class Loop {
     void unlink(Conn *c);
     // stream.cpp
     void on_recv(Conn *c, const Completion &done);
-    void on_send(Conn *c, const Completion &done);
+    void on_send(Conn *c, ssize_t result);
     void on_user_wake(Conn *c);
     void after_callback(Conn *c, evio_action action);
     void flush(Conn *c);

@@ -123,9 +123,6 @@ void Loop::after_callback(Conn *c, evio_action action) {
     if (c->state != Conn::State::Closed)
         flush(c);
     flush_dirty();
-    settle();
-    if (c->state == Conn::State::Open)
-        update_reading(c);
     if (c->state != Conn::State::Open)
         return;
     if (action != EVIO_CLOSE && action != EVIO_DETACH) {
@@ -142,35 +139,46 @@ void Loop::after_callback(Conn *c, evio_action action) {
     }
 }
 
+/// Hands the pending output to the engine (unless a send is in flight already). A send
+/// that finished at once is handled here and now, as one that completes later is in
+/// on_send: so output leaves in as many sends as the socket takes, before anything else
+/// happens, and what waited for it (a close) follows in order.
 void Loop::flush(Conn *c) {
     if (c->over_limit) {
         close_conn(c, EVIO_ENOBUFS);
         return;
     }
-    if (!c->sending && !c->out.empty()) {
-        if (callbacks_.prewrite)
-            callbacks_.prewrite(c_handle(c), callbacks_.udata);
-        const iovec *iov;
-        int n = c->out.gather(&iov);
-        c->sending = true;
-        engine_->send(c->io, iov, n); // the result comes as a Send completion
-    } else if (!c->sending && c->shut_write && !c->write_closed) {
-        after_output_left(c); // a write shutdown asked with nothing left to send
-    }
-}
-
-void Loop::on_send(Conn *c, const Completion &done) {
-    assert(c->sending && c->state != Conn::State::Closed);
-    c->sending = false;
-    if (done.result <= 0) {
-        close_conn(c, done.result < 0 ? done.result : EVIO_EIO);
+    if (c->sending) {
+        update_reading(c); // output grew while a send waits for room: backpressure
         return;
     }
-    c->out.consume(static_cast<size_t>(done.result));
+    if (c->out.empty()) {
+        if (c->shut_write && !c->write_closed)
+            after_output_left(c); // a write shutdown asked with nothing left to send
+        return;
+    }
+    if (callbacks_.prewrite)
+        callbacks_.prewrite(c_handle(c), callbacks_.udata);
+    const iovec *iov;
+    int n = c->out.gather(&iov);
+    c->sending = true;
+    if (ssize_t done = engine_->send(c->io, iov, n))
+        on_send(c, done);
+    else
+        update_reading(c); // waiting for room: the output may be past the high watermark
+}
+
+void Loop::on_send(Conn *c, ssize_t result) {
+    assert(c->sending && c->state != Conn::State::Closed);
+    c->sending = false;
+    if (result <= 0) {
+        close_conn(c, result < 0 ? static_cast<int>(result) : EVIO_EIO);
+        return;
+    }
+    c->out.consume(static_cast<size_t>(result));
     touch(c);
     if (!c->out.empty()) {
-        flush(c); // the rest; what completes at once is settled by whoever settles
-        update_reading(c);
+        flush(c); // the rest
         return;
     }
     after_output_left(c);
@@ -208,23 +216,17 @@ void Loop::after_output_left(Conn *c) {
 }
 
 void Loop::flush_dirty() {
-    // Taken out first: a prewrite callback, or a callback run while settling, may dirty
-    // more connections (they come in the next round).
-    while (!dirty_.empty()) {
-        std::vector<Conn *> batch;
-        batch.swap(dirty_);
-        for (Conn *c : batch) {
-            c->dirty = false;
-            if (c->state != Conn::State::Closed)
-                flush(c);
-        }
-        settle();
-        for (Conn *c : batch) {
-            if (c->state != Conn::State::Closed)
-                update_reading(c);
-            c->unref(); // never the last reference: the loop's or closed_turn_'s remains
-        }
+    // flush() never adds to dirty_, but a prewrite callback, or one that a send's end
+    // calls (drained), may write: iterate by index.
+    for (size_t i = 0; i < dirty_.size(); i++) {
+        Conn *c = dirty_[i];
+        c->dirty = false;
+        if (c->state != Conn::State::Closed)
+            flush(c);
     }
+    for (Conn *c : dirty_)
+        c->unref(); // never the last reference: the loop's or closed_turn_'s remains
+    dirty_.clear();
 }
 
 void Loop::update_reading(Conn *c) {

@@ -23,10 +23,11 @@
 //  4. Received bytes live in the engine's buffer: `data` stays valid and unchanged until
 //     the next call to next() or wait(). The loop copies what it must keep.
 //  5. At most one send in flight per socket. send() takes an iovec array; the array and the
-//     bytes it points at must stay valid and unchanged until that send's completion (the
+//     bytes it points at must stay valid and unchanged until that send's result (the
 //     loop's output buffer is a list of chunks that never moves bytes, so appending while
-//     a send is in flight is fine). The Send completion's result is the number of bytes
-//     the socket took (perhaps fewer than offered) or an EVIO_E… code.
+//     a send is in flight is fine). The result is the number of bytes the socket took
+//     (perhaps fewer than offered) or an EVIO_E… code: returned by send() when the send
+//     finished at once, else delivered as a Send completion.
 //  6. Closing is in two phases. cancel() stops everything on the socket: no completion
 //     for it is delivered after cancel() returns, except for operations still in flight
 //     in the kernel, whose number cancel() returns (each still completes, with a result
@@ -100,8 +101,11 @@ class Engine {
     /// Arms or disarms receiving (rule 3). 0 or a negative EVIO_E… code.
     virtual int recv_start(IoHandle &h) = 0;
     virtual int recv_stop(IoHandle &h) = 0;
-    /// Submits a send of `iovcnt` buffers (rule 5). 0 or a negative EVIO_E… code.
-    virtual int send(IoHandle &h, const iovec *iov, int iovcnt) = 0;
+    /// Submits a send of `iovcnt` buffers (rule 5). When it finished at once (the
+    /// readiness adaptor tries the socket first), returns its result — the bytes taken
+    /// (> 0) or a negative EVIO_E… code — and no completion follows; 0 means it is in
+    /// flight and a Send completion will come.
+    virtual ssize_t send(IoHandle &h, const iovec *iov, int iovcnt) = 0;
     /// Writes what the socket takes at once, without blocking and without a completion,
     /// if this engine can (no send may be in flight). Returns the bytes taken, 0 when it
     /// cannot or the socket is full, or -errno. The bytes need not outlive the call.
@@ -120,10 +124,6 @@ class Engine {
     virtual int wait(int timeout_ms) = 0;
     /// The next completion of the batch, or false when there is none left.
     virtual bool next(Completion &out) = 0;
-    /// A completion already known without waiting or polling (an operation that finished
-    /// as it was submitted), or false. The loop takes these right after submitting, so a
-    /// send that completes at once is handled within the same callback's turn.
-    virtual bool next_immediate(Completion &out) = 0;
     /// Makes a wait() in progress, or the next one, deliver an Interrupt completion.
     /// Any thread; calls may be coalesced into one completion.
     virtual void interrupt() noexcept = 0;

@@ -77,25 +77,23 @@ void ReadinessEngine::queue(IoHandle &h, Op op, int result) {
     queued_.push_back({&h, c});
 }
 
-int ReadinessEngine::send(IoHandle &h, const iovec *iov, int iovcnt) {
+ssize_t ReadinessEngine::send(IoHandle &h, const iovec *iov, int iovcnt) {
     assert(h.send_iov == nullptr && "one send in flight per socket");
-    h.send_iov = iov;
-    h.send_iovcnt = iovcnt;
     ssize_t n = os::send_vector(h.fd, iov, iovcnt);
-    if (!would_block(n)) {
-        h.send_iov = nullptr;
-        queue(h, Op::Send, code_of(n));
+    if (!would_block(n)) { // finished at once: its result is returned, no completion
         if (h.send_blocked) {
             h.send_blocked = false;
             update_later(h);
         }
-        return 0;
+        return n > 0 ? n : n == 0 ? EVIO_EIO : code_of(n);
     }
+    h.send_iov = iov;
+    h.send_iovcnt = iovcnt;
     h.send_blocked = true;
     if (int rc = update_interest(h)) {
         h.send_iov = nullptr;
         h.send_blocked = false;
-        queue(h, Op::Send, rc); // reported like a failed send: the loop closes
+        return rc; // cannot wait for room: the send failed
     }
     return 0;
 }
@@ -170,7 +168,7 @@ int ReadinessEngine::wait(int timeout_ms) {
     return 0;
 }
 
-bool ReadinessEngine::next_immediate(Completion &out) {
+bool ReadinessEngine::next_queued(Completion &out) {
     while (queued_head_ < queued_.size()) {
         Queued &q = queued_[queued_head_++];
         if (q.h != nullptr) { // not cancelled since
@@ -185,7 +183,7 @@ bool ReadinessEngine::next_immediate(Completion &out) {
 
 bool ReadinessEngine::next(Completion &out) {
     for (;;) {
-        if (next_immediate(out))
+        if (next_queued(out))
             return true;
         if (cursor_ >= nevents_)
             return false;

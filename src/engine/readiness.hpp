@@ -19,7 +19,7 @@ class ReadinessEngine final : public Engine {
     int open(IoHandle &h) override;
     int recv_start(IoHandle &h) override;
     int recv_stop(IoHandle &h) override;
-    int send(IoHandle &h, const iovec *iov, int iovcnt) override;
+    ssize_t send(IoHandle &h, const iovec *iov, int iovcnt) override;
     ssize_t send_now(IoHandle &h, const void *buf, size_t len) override;
     ssize_t send_to(IoHandle &h, const iovec *iov, int iovcnt, const sockaddr *to,
                     socklen_t to_len) override;
@@ -27,7 +27,6 @@ class ReadinessEngine final : public Engine {
     int cancel(IoHandle &h) override;
     int wait(int timeout_ms) override;
     bool next(Completion &out) override;
-    bool next_immediate(Completion &out) override;
     void interrupt() noexcept override { poller_->interrupt(); }
     const char *name() const noexcept override { return poller_->name(); }
 
@@ -38,6 +37,7 @@ class ReadinessEngine final : public Engine {
         Completion c;
     };
 
+    bool next_queued(Completion &out);
     bool from_event(PollEvent &ev, Completion &out);
     bool stream_event(IoHandle &h, uint32_t ready, Completion &out);
     bool listener_event(IoHandle &h, uint32_t ready, Completion &out);
