@@ -113,7 +113,11 @@ class Loop {
         if (c->idle_timeout_ns != 0)
             c->last_active_ns = turn_now_ns_;
     }
-    void clear_timer(int64_t &id);
+    void clear_timer(int64_t &id) {
+        if (id != 0)
+            drop_timer(id);
+    }
+    void drop_timer(int64_t &id);
     void end_timers(Conn *c);
     void end_loop_timers();
     // tick.cpp

@@ -80,6 +80,14 @@ int OutBuffer::gather(const iovec **iov) {
         if (iov_ == nullptr)
             throw std::bad_alloc();
     }
+    *iov = iov_;
+    if (first_ == last_) { // the common case: one chunk
+        if (first_ == nullptr || first_->tail == first_->head)
+            return 0;
+        iov_[0].iov_base = first_->data + first_->head;
+        iov_[0].iov_len = first_->tail - first_->head;
+        return 1;
+    }
     int n = 0;
     for (Chunk *c = first_; c != nullptr && n < kMaxIov; c = c->next) {
         if (c->tail == c->head)

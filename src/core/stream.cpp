@@ -189,6 +189,11 @@ void Loop::on_send(Conn *c, ssize_t result) {
 /// the write shutdown, the `drained` event.
 void Loop::after_output_left(Conn *c) {
     clear_timer(c->write_timer); // the output left in time
+    if (c->state == Conn::State::Open && !c->shut_write && !c->above_high) { // the common case
+        update_reading(c);
+        close_if_done(c);
+        return;
+    }
     if (c->state == Conn::State::Closing) {
         close_conn(c, 0);
         return;

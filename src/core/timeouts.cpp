@@ -41,9 +41,8 @@ int Loop::cancel_timer(int64_t id) {
     return 0;
 }
 
-void Loop::clear_timer(int64_t &id) {
-    if (id != 0)
-        delete timers_.take(id);
+void Loop::drop_timer(int64_t &id) {
+    delete timers_.take(id);
     id = 0;
 }
 
