@@ -306,9 +306,11 @@ typedef struct evio_events {
 
     /**
      * Default hard limit on a connection's pending output (evio_conn_set_output_limit()):
-     * a write or send that would take it past the limit closes the connection with
-     * ::EVIO_ENOBUFS instead of growing without end (Redis's client-output-buffer-limit).
-     * 0: no limit. @since 1.1
+     * a write (or a send from another thread, when the loop appends it) that would take it
+     * past the limit closes the connection with ::EVIO_ENOBUFS instead of growing without
+     * end (Redis's client-output-buffer-limit); evio_conn_send() itself refuses with
+     * ::EVIO_ENOBUFS while the bytes it has queued would pass the limit. 0: no limit.
+     * @since 1.1
      */
     size_t output_limit;
 
@@ -440,7 +442,8 @@ EVIO_EXPORT int evio_server_start(const evio_events *events, const char *const *
  * closed (`closed` with err 0) as soon as its pending output has left; those still open
  * `drain_ns` nanoseconds after the call are closed with ::EVIO_ETIMEDOUT. Then the loops
  * end. A `drain_ns` of 0 closes every connection at once, as ::EVIO_SHUTDOWN does. Returns
- * at once; evio_server_wait() waits for the end. Only the first call counts.
+ * at once; evio_server_wait() waits for the end. A later call may only hurry the stop: an
+ * earlier deadline replaces the one in force, and 0 closes at once (a second Ctrl-C).
  *
  * @return 0, or ::EVIO_EINVAL (NULL server, negative `drain_ns`).
  * @par Thread-safety
@@ -627,9 +630,10 @@ EVIO_EXPORT int evio_conn_set_reuse_input(evio_conn *conn, int on);
 /**
  * @brief Send bytes to a connection from any thread.
  *
- * The bytes are copied at once; the connection's loop appends them to its output, in the
- * order this thread sent them (sends of several threads interleave whole, never inside
- * one another). Bytes still queued when the connection closes are dropped.
+ * The bytes are copied at once; the connection's loop appends them to its output in the
+ * order the calls were made: calls ordered by happens-before (one thread's, or a
+ * goroutine's moving between threads) keep their order; concurrent ones interleave whole,
+ * never inside one another. Bytes still queued when the connection closes are dropped.
  * @return 0 (queued), or ::EVIO_ENOTCONN (the connection is closed, or the server has
  *         stopped), ::EVIO_ENOBUFS (the connection's output limit would be passed: see
  *         evio_conn_set_output_limit()), ::EVIO_ENOTSUP (a UDP sender), ::EVIO_EINVAL,
@@ -796,10 +800,20 @@ EVIO_EXPORT int evio_conn_set_output_limit(evio_conn *conn, size_t limit);
 
 /**
  * @brief Shut down the sending side (`SHUT_WR`) once the pending output has left, and
- *        keep reading: the peer sees the end of the stream. Later writes return
- *        ::EVIO_EPIPE. See ::evio_events.input_closed for the other direction. @since 1.1
+ *        keep reading: the peer sees the end of the stream. It happens after the current
+ *        callback returns, never inside this call. Later writes return ::EVIO_EPIPE; bytes
+ *        sent from other threads (evio_conn_send()) after it are dropped. See
+ *        ::evio_events.input_closed for the other direction. @since 1.1
  */
 EVIO_EXPORT int evio_conn_shutdown_write(evio_conn *conn);
+
+/**
+ * @brief Close the connection once its pending output has left, as a callback returning
+ *        ::EVIO_CLOSE does — for code that is not the connection's own callback (a
+ *        function posted to its loop, a timer, another connection's callback). It happens
+ *        after the current callback returns, never inside this call. @since 1.1
+ */
+EVIO_EXPORT int evio_conn_close(evio_conn *conn);
 
 /**
  * @brief The connection's socket, for `setsockopt`/`getsockopt` only. Never read, write,

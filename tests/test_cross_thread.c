@@ -10,6 +10,8 @@
  *   inside one with status 0 the loop-thread-only API works.
  * - After close evio_conn_send and evio_conn_post are EVIO_ENOTCONN; bad arguments are
  *   EVIO_EINVAL.
+ * - A posted function closes its connection with evio_conn_close: its output arrives, then
+ *   the end of the stream; `closed` is not run inside the call.
  */
 #include "ts.h"
 
@@ -224,9 +226,43 @@ static void test_posts_race_close(void **s) {
     x_destroy(&st);
 }
 
+/* A posted function may close its connection (evio_conn_close): its output goes first. */
+static void write_and_close(evio_conn *c, int status, void *p) {
+    xstate *st = p;
+    if (status == 0) {
+        TS_CHECK(evio_conn_write(c, "bye", 3) == 0);
+        TS_CHECK(evio_conn_close(c) == 0);
+        TS_CHECK(ts_counter_get(&st->closed) == 0); /* not inside the call */
+    }
+    ts_counter_add(&st->ran, 1);
+}
+
+static void test_post_closes(void **s) {
+    (void)s;
+    ts_reset_failures();
+    xstate st;
+    x_init(&st);
+    ts_server srv;
+    assert_int_equal(x_start(&srv, &st), 0);
+    int fd = ts_connect_server(&srv, 0);
+    assert_int_equal(ts_counter_wait_ge(&st.opened, 1, TS_WAIT_TIMEOUT_MS), 0);
+    assert_int_equal(evio_conn_post(st.conns[0], write_and_close, &st), 0);
+    char bye[3];
+    TS_CHECK(ts_read_full(fd, bye, 3) == 0 && memcmp(bye, "bye", 3) == 0);
+    TS_CHECK(ts_read_eof(fd) == 0);
+    assert_int_equal(ts_counter_wait_ge(&st.closed, 1, TS_WAIT_TIMEOUT_MS), 0);
+    assert_int_equal(evio_conn_close(st.conns[0]), EVIO_ENOTCONN);
+    evio_conn_unref(st.conns[0]);
+    close(fd);
+    assert_int_equal(ts_server_stop(&srv), 0);
+    TS_ASSERT_NO_FAILURES();
+    x_destroy(&st);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_send_order_while_closing),
     cmocka_unit_test(test_posts_race_close),
+    cmocka_unit_test(test_post_closes),
 };
 
 TS_MAIN(tests)

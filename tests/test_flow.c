@@ -132,6 +132,8 @@ static evio_action f_data(evio_conn *c, const void *in, size_t len, void *u) {
 
 static evio_action f_drained(evio_conn *c, void *u) {
     fstate *st = TS_USER(u);
+    size_t pending = 0;
+    TS_CHECK(evio_conn_pending(c, &pending) == 0 && pending <= LOW_WM); /* at the low mark */
     ts_counter_add(&st->drained, 1);
     write_some(st, c);
     return EVIO_NONE;

@@ -398,6 +398,13 @@ EVIO_EXPORT int evio_conn_shutdown_write(evio_conn *conn) {
     return guarded([&] { return c->loop->shutdown_write(c); });
 }
 
+EVIO_EXPORT int evio_conn_close(evio_conn *conn) {
+    if (int rc = check_stream_owner(conn, "evio_conn_close"))
+        return rc;
+    Conn *c = evio::from_handle(conn);
+    return guarded([&] { return c->loop->close_when_flushed(c); });
+}
+
 EVIO_EXPORT int evio_conn_fd(evio_conn *conn) {
     if (int rc = check_stream_owner(conn, "evio_conn_fd"))
         return rc;

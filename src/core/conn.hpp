@@ -48,6 +48,7 @@ struct Conn {
     bool shut_write = false;   ///< evio_conn_shutdown_write(): SHUT_WR once the output left
     bool write_closed = false; ///< SHUT_WR done
     bool input_ended = false;  ///< the peer's end of input, kept open (`input_closed` set)
+    bool close_asked = false;  ///< evio_conn_close(): close once the output has left
     size_t low_watermark = 0;
     size_t high_watermark = 0;
     std::atomic<size_t> output_limit{0}; ///< 0: none (read by evio_conn_send on any thread)

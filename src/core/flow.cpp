@@ -23,10 +23,13 @@ int Loop::shutdown_write(Conn *c) {
     if (c->shut_write)
         return 0;
     c->shut_write = true;
-    if (c->out.empty() && !c->sending && c != callback_conn_)
-        after_output_left(c); // nothing pending: the sending side shuts down now
-    else
-        mark_dirty(c); // after the output (the callback's flush, or the dirty list's)
+    mark_dirty(c); // done by the flush after the callback, once the output has left: never
+    return 0;      // inside this call (which could then run `closed` under the caller)
+}
+
+int Loop::close_when_flushed(Conn *c) {
+    c->close_asked = true;
+    mark_dirty(c); // applied after the callback, as its EVIO_CLOSE would be
     return 0;
 }
 

@@ -55,6 +55,7 @@ class Loop {
     int set_read_paused(Conn *c, bool paused);
     int set_watermarks(Conn *c, size_t low, size_t high);
     int shutdown_write(Conn *c);
+    int close_when_flushed(Conn *c);
     // timeouts.cpp: timers and connection timeouts (this loop's thread)
     int64_t start_timer(Conn *c, int64_t delay_ns, evio_timer_fn fn, void *arg);
     int cancel_timer(int64_t id);
@@ -94,6 +95,7 @@ class Loop {
     void on_send(Conn *c, ssize_t result);
     void on_user_wake(Conn *c);
     void after_callback(Conn *c, evio_action action);
+    void apply_action(Conn *c, evio_action action);
     void flush(Conn *c);
     void mark_dirty(Conn *c);
     void flush_dirty();

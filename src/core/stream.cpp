@@ -123,6 +123,13 @@ void Loop::after_callback(Conn *c, evio_action action) {
     if (c->state != Conn::State::Closed)
         flush(c);
     flush_dirty();
+    if (c->close_asked && action != EVIO_DETACH)
+        action = EVIO_CLOSE; // evio_conn_close() during the callback
+    apply_action(c, action);
+}
+
+/// EVIO_CLOSE and EVIO_DETACH: at once when no output is pending, else once it has left.
+void Loop::apply_action(Conn *c, evio_action action) {
     if (c->state != Conn::State::Open)
         return;
     if (action != EVIO_CLOSE && action != EVIO_DETACH) {
@@ -177,11 +184,18 @@ void Loop::on_send(Conn *c, ssize_t result) {
     }
     c->out.consume(static_cast<size_t>(result));
     touch(c);
-    if (!c->out.empty()) {
-        flush(c); // the rest
+    if (c->out.empty()) {
+        after_output_left(c);
         return;
     }
-    after_output_left(c);
+    if (c->above_high && c->out.size() <= c->low_watermark && callbacks_.drained &&
+        c->state == Conn::State::Open) { // at the low watermark: the producer may go on
+        c->above_high = false;
+        callback_conn_ = c;
+        after_callback(c, checked_action(callbacks_.drained(c_handle(c), callbacks_.udata)));
+        return; // after_callback flushed the rest
+    }
+    flush(c); // the rest
 }
 
 /// Whoever wrote the output (the connection's own callback, another connection's, tick or
@@ -228,6 +242,8 @@ void Loop::flush_dirty() {
         c->dirty = false;
         if (c->state != Conn::State::Closed)
             flush(c);
+        if (c->close_asked) // evio_conn_close() outside the connection's own callback
+            apply_action(c, EVIO_CLOSE);
     }
     for (Conn *c : dirty_)
         c->unref(); // never the last reference: the loop's or closed_turn_'s remains
