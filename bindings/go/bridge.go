@@ -22,11 +22,14 @@ import (
 	"unsafe"
 )
 
-// server is the Go side of one Serve call. C knows it only by its cgo.Handle, which
-// travels in evio_events.udata.
+// server is the Go side of one Serve or Start call. C knows it only by its cgo.Handle
+// (h), which travels in evio_events.udata.
 type server struct {
 	events Events
+	addrs  []string // as given to C
 	nets   []string // "tcp", "udp" or "unix" for each address index
+	h      cgo.Handle
+	st     *Started // the handle of a server run by Start; nil for Serve
 
 	failed   atomic.Bool // an event panicked; every later event returns Shutdown
 	mu       sync.Mutex
@@ -43,6 +46,12 @@ type conn struct {
 	nw    string // "tcp", "udp" or "unix"
 	reuse bool   // Options.ReuseInputBuffer (never set for UDP, which has no Opened)
 	h     cgo.Handle
+
+	// Loop thread only: an event of this connection is running (Go code called from
+	// one of its callbacks), and ShutdownWrite was called in it, to be applied after
+	// the event's output is written.
+	inEvent   bool
+	shutWrite bool
 
 	mu   sync.Mutex
 	cptr *C.evio_conn // referenced (evio_conn_ref) until closed/detached; nil after
@@ -71,17 +80,30 @@ func (c *conn) forget() {
 	c.h.Delete()
 }
 
-func serve(events Events, addrs []string) error {
-	if len(addrs) == 0 {
-		return errors.New("evio: no address to serve")
+// newServer checks what Serve and Start were given and makes the Go server, with its
+// handle (the caller deletes it once C is done with the server).
+func newServer(events Events, addrs []string) (*server, error) {
+	for _, o := range []struct {
+		name string
+		v    int
+	}{{"LowWatermark", events.LowWatermark}, {"HighWatermark", events.HighWatermark}, {"OutputLimit", events.OutputLimit}} {
+		if o.v < 0 {
+			return nil, &serveError{msg: fmt.Sprintf("Events.%s is negative (%d)", o.name, o.v), err: syscall.EINVAL}
+		}
 	}
-	s := &server{events: events, nets: make([]string, len(addrs))}
-	addrs = append([]string(nil), addrs...)
+	s := &server{events: events, addrs: make([]string, len(addrs)), nets: make([]string, len(addrs))}
 	for i, a := range addrs {
-		addrs[i] = normalizeQuery(a)
+		s.addrs[i] = normalizeQuery(a)
 		s.nets[i] = network(a)
 	}
+	s.h = cgo.NewHandle(s)
+	return s, nil
+}
 
+// settings says which trampolines C registers (only those of the events that are set)
+// and the other fields of evio_events.
+func (s *server) settings() C.evio_go_settings {
+	events := &s.events
 	var flags C.uint
 	if events.Serving != nil {
 		flags |= C.EVIO_GO_SERVING
@@ -98,7 +120,7 @@ func serve(events Events, addrs []string) error {
 	}
 	if events.Closed != nil {
 		flags |= C.EVIO_GO_CLOSED
-	} else if events.Opened != nil || events.Data != nil {
+	} else if events.Opened != nil || events.Data != nil || events.Drained != nil || events.InputClosed != nil {
 		flags |= C.EVIO_GO_CLOSED_CLEANUP
 	}
 	if events.Detached != nil {
@@ -110,29 +132,55 @@ func serve(events Events, addrs []string) error {
 	if events.Tick != nil {
 		flags |= C.EVIO_GO_TICK
 	}
-
-	caddrs := (**C.char)(C.malloc(C.size_t(len(addrs)) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))
-	defer C.free(unsafe.Pointer(caddrs))
-	list := unsafe.Slice(caddrs, len(addrs))
-	for i, a := range addrs {
-		list[i] = C.CString(a)
+	if events.Drained != nil {
+		flags |= C.EVIO_GO_DRAINED
 	}
-	defer func() {
-		for _, p := range list {
-			C.free(unsafe.Pointer(p))
-		}
-	}()
-
-	h := cgo.NewHandle(s)
-	defer h.Delete()
-	errbuf := make([]byte, 512)
+	if events.InputClosed != nil {
+		flags |= C.EVIO_GO_INPUT_CLOSED
+	}
 	numLoops := events.NumLoops
 	if numLoops < 0 {
 		numLoops = -1 // tidwall/evio: any negative number is one loop per CPU
 	}
-	rc := C.evio_go_serve(C.uintptr_t(h), C.int(numLoops), C.int(events.LoadBalance),
-		flags, caddrs, C.size_t(len(addrs)), (*C.char)(unsafe.Pointer(&errbuf[0])), C.size_t(len(errbuf)))
+	return C.evio_go_settings{
+		handle:         C.uintptr_t(s.h),
+		flags:          flags,
+		num_loops:      C.int(numLoops),
+		load_balance:   C.int(events.LoadBalance),
+		low_watermark:  C.size_t(events.LowWatermark),
+		high_watermark: C.size_t(events.HighWatermark),
+		output_limit:   C.size_t(events.OutputLimit),
+	}
+}
 
+// cAddrs copies the addresses into C memory, freed by the returned function; nil for
+// none.
+func cAddrs(addrs []string) (**C.char, func()) {
+	if len(addrs) == 0 {
+		return nil, func() {}
+	}
+	caddrs := (**C.char)(C.malloc(C.size_t(len(addrs)) * C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	list := unsafe.Slice(caddrs, len(addrs))
+	for i, a := range addrs {
+		list[i] = C.CString(a)
+	}
+	return caddrs, func() {
+		for _, p := range list {
+			C.free(unsafe.Pointer(p))
+		}
+		C.free(unsafe.Pointer(caddrs))
+	}
+}
+
+// errBuf receives evio_last_error() from the C call that failed.
+type errBuf [512]byte
+
+func (b *errBuf) ptr() *C.char   { return (*C.char)(unsafe.Pointer(&b[0])) }
+func (b *errBuf) size() C.size_t { return C.size_t(len(b)) }
+
+// outcome is what a server run ends with: the panic of an event, if one panicked, else
+// the library's error (rc, with its message in msg), else nil.
+func (s *server) outcome(rc C.int, msg *errBuf) error {
 	s.mu.Lock()
 	err := s.panicErr
 	s.mu.Unlock()
@@ -140,10 +188,46 @@ func serve(events Events, addrs []string) error {
 		return err
 	}
 	if rc < 0 {
-		msg := C.GoString((*C.char)(unsafe.Pointer(&errbuf[0])))
-		return &serveError{msg: msg, err: codeError(int(rc))}
+		return &serveError{msg: C.GoString(msg.ptr()), err: codeError(int(rc))}
 	}
 	return nil
+}
+
+func serve(events Events, addrs []string) error {
+	if len(addrs) == 0 {
+		return errors.New("evio: no address to serve")
+	}
+	s, err := newServer(events, addrs)
+	if err != nil {
+		return err
+	}
+	defer s.h.Delete()
+	caddrs, free := cAddrs(s.addrs)
+	defer free()
+	set := s.settings()
+	var msg errBuf
+	rc := C.evio_go_serve(&set, caddrs, C.size_t(len(s.addrs)), msg.ptr(), msg.size())
+	return s.outcome(rc, &msg)
+}
+
+// info is what the Serving event and Started tell of a server.
+func (s *server) info(srv *C.evio_server) Server {
+	n := int(C.evio_server_num_addrs(srv))
+	if n < 0 {
+		n = 0
+	}
+	info := Server{NumLoops: int(C.evio_server_num_loops(srv)), Addrs: make([]net.Addr, n)}
+	var a C.evio_go_addr
+	for i := 0; i < n; i++ {
+		nw := "tcp"
+		if i < len(s.nets) {
+			nw = s.nets[i]
+		}
+		if C.evio_go_server_addr(srv, C.int(i), &a) == 0 {
+			info.Addrs[i] = toAddr(nw, &a)
+		}
+	}
+	return info
 }
 
 // network returns "tcp", "udp" or "unix" for an address given to Serve.
@@ -273,6 +357,9 @@ func (s *server) fail(event string, value interface{}) {
 	}
 	s.mu.Unlock()
 	s.failed.Store(true)
+	if s.st != nil {
+		s.st.stopAtOnce()
+	}
 }
 
 // catch is deferred first by every exported event function, so that no panic unwinds
@@ -339,23 +426,37 @@ func write(c *C.evio_conn, out []byte) {
 	}
 }
 
+// emit hands the output of an event to C: up to EVIO_GO_OUTBUF bytes are copied into
+// the trampoline's buffer, which C writes after we return (cheaper than a call into C
+// from here); more is written now. A ShutdownWrite asked for during the event then
+// takes effect, after that output.
+func (c *conn) emit(cc *C.evio_conn, out []byte, outbuf unsafe.Pointer, outlen *C.size_t) {
+	if c.shutWrite {
+		write(cc, out)
+		c.shutdownAfterOutput(cc)
+		return
+	}
+	if len(out) <= C.EVIO_GO_OUTBUF {
+		*outlen = C.size_t(copy(unsafe.Slice((*byte)(outbuf), len(out)), out))
+	} else {
+		write(cc, out)
+	}
+}
+
+// shutdownAfterOutput applies a ShutdownWrite called during the event that has just
+// returned, once its output is written (the library refuses output written after it).
+func (c *conn) shutdownAfterOutput(cc *C.evio_conn) {
+	if c.shutWrite {
+		c.shutWrite = false
+		C.evio_conn_shutdown_write(cc)
+	}
+}
+
 //export evioGoServing
 func evioGoServing(srv *C.evio_server, h C.uintptr_t) (action C.evio_action) {
 	defer catch(h, "Serving", &action)
 	s := cgo.Handle(h).Value().(*server)
-	n := int(C.evio_server_num_addrs(srv))
-	info := Server{NumLoops: int(C.evio_server_num_loops(srv)), Addrs: make([]net.Addr, n)}
-	var a C.evio_go_addr
-	for i := 0; i < n; i++ {
-		nw := "tcp"
-		if i < len(s.nets) {
-			nw = s.nets[i]
-		}
-		if C.evio_go_server_addr(srv, C.int(i), &a) == 0 {
-			info.Addrs[i] = toAddr(nw, &a)
-		}
-	}
-	return s.result(s.events.Serving(info), false)
+	return s.result(s.events.Serving(s.info(srv)), false)
 }
 
 //export evioGoOpened
@@ -366,7 +467,9 @@ func evioGoOpened(c *C.evio_conn, info *C.evio_go_conn_info, h C.uintptr_t) (act
 		return C.EVIO_SHUTDOWN
 	}
 	cn := s.newConn(c, info, true)
+	cn.inEvent = true
 	out, opts, a := s.events.Opened(cn)
+	cn.inEvent = false
 	cn.reuse = opts.ReuseInputBuffer
 	if opts.TCPKeepAlive > 0 && cn.nw == "tcp" {
 		secs := opts.TCPKeepAlive / time.Second
@@ -376,6 +479,7 @@ func evioGoOpened(c *C.evio_conn, info *C.evio_go_conn_info, h C.uintptr_t) (act
 		info.keepalive = C.int(secs)
 	}
 	write(c, out)
+	cn.shutdownAfterOutput(c)
 	return s.result(a, true)
 }
 
@@ -406,13 +510,10 @@ func evioGoData(c *C.evio_conn, ctx C.uintptr_t, in unsafe.Pointer, n C.size_t, 
 			buf = append([]byte(nil), src...)
 		}
 	}
+	cn.inEvent = true
 	out, a := s.events.Data(cn, buf)
-	if len(out) <= C.EVIO_GO_OUTBUF {
-		// C writes it after we return: cheaper than a call into C from here.
-		*outlen = C.size_t(copy(unsafe.Slice((*byte)(outbuf), len(out)), out))
-	} else {
-		write(c, out)
-	}
+	cn.inEvent = false
+	cn.emit(c, out, outbuf, outlen)
 	return s.result(a, cn.nw != "udp")
 }
 

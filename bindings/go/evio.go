@@ -6,6 +6,11 @@
 // library (one OS thread each); the callbacks set in [Events] are called on those
 // threads, one at a time for each connection.
 //
+// Beyond tidwall/evio's API it has [Start], which runs a server without blocking and
+// stops it gracefully ([Started.Stop]), [StreamConn] (implemented by every Conn the
+// events receive: Send and Post from any goroutine, flow control and half-close inside
+// events), and the Drained and InputClosed events.
+//
 // The package needs the C library at build time (cgo with pkg-config: `evio`); see
 // the README for how to point pkg-config at a build tree.
 package evio
@@ -75,6 +80,75 @@ type Conn interface {
 	Wake()
 }
 
+// StreamConn is what this package adds to Conn (which keeps tidwall/evio's method
+// set, so that programs implementing Conn themselves still compile). Every Conn given
+// to an event implements it:
+//
+//	sc := c.(evio.StreamConn)
+//
+// It is meant for TCP and unix connections: for a UDP sender every method returns an
+// error matching syscall.ENOTSUP (Post runs fn with it). Errors match the
+// syscall.Errno of the reason with errors.Is; once the connection has closed or was
+// detached, that is syscall.ENOTCONN.
+//
+// Send and Post may be called from any goroutine, at any time. The other methods work
+// only inside an event of the connection (Opened, Data, Drained, InputClosed), or in a
+// function given to Post; elsewhere they return an error matching syscall.EPERM (the
+// events run on the loop's thread, and a goroutine started in an event does not).
+type StreamConn interface {
+	Conn
+
+	// Send queues b to be sent on the connection, after the output already queued. b is
+	// copied: it may be reused at once. The sends of one goroutine are sent in the
+	// order it made them; sends of several goroutines interleave whole, never inside
+	// one another. Bytes still queued when the connection closes are dropped. It
+	// returns an error matching syscall.ENOTCONN once the connection has closed (or
+	// the server has stopped), and syscall.ENOBUFS when the bytes sent but not yet
+	// taken by the loop would pass the output limit (see SetOutputLimit); bytes that
+	// pass it once the loop adds them to the output close the connection instead
+	// (Closed gets syscall.ENOBUFS).
+	Send(b []byte) error
+	// Post runs fn on the connection's loop, one at a time with its events, exactly
+	// once. err is nil while the connection is open: fn may then call the methods that
+	// work inside events (its output goes through Send). Otherwise err matches
+	// syscall.ENOTCONN: the connection closed (or the server stopped) before fn could
+	// run; fn then runs on the loop or, when the connection had already closed when
+	// Post was called, on a new goroutine. The functions one goroutine posts run in
+	// the order posted, and in order with its Sends. A panic in fn is recovered and shuts the server down, as a panic in
+	// an event does (for a server run by Serve: at its next event).
+	Post(fn func(c StreamConn, err error))
+
+	// PauseRead stops Data from firing with input until ResumeRead: input waits in the
+	// kernel, and TCP slows the peer down. Wake, Send and Post still work.
+	PauseRead() error
+	// ResumeRead undoes PauseRead. Reading also waits for the pending output to fall
+	// to the low watermark (see SetWatermarks).
+	ResumeRead() error
+	// Pending returns how many bytes of output the socket has not taken yet (written by
+	// events, and taken from Send): a producer can wait for the Drained event when it
+	// is high.
+	Pending() (int, error)
+	// SetWatermarks sets the connection's watermarks (the defaults are
+	// Events.LowWatermark and HighWatermark): with more than high bytes of output
+	// pending the connection is not read, until at most low are pending, when Drained
+	// fires. It needs 0 <= low <= high and high > 0.
+	SetWatermarks(low, high int) error
+	// SetOutputLimit sets a hard limit on the connection's pending output (the default
+	// is Events.OutputLimit); 0 means none. Output that would pass it is dropped and
+	// the connection is closed once the event returns: Closed gets an error matching
+	// syscall.ENOBUFS.
+	SetOutputLimit(limit int) error
+	// ShutdownWrite shuts down the sending side (TCP's FIN; SHUT_WR) once the pending
+	// output, including the out of the running event, has been sent, and keeps
+	// reading: the peer reads the end of the stream. Output after it is dropped. See
+	// Events.InputClosed for the other direction.
+	ShutdownWrite() error
+	// SetNoDelay switches TCP_NODELAY, which is on for accepted TCP connections; off
+	// lets the kernel gather small writes (Nagle's algorithm). Only for TCP
+	// (syscall.ENOTSUP otherwise).
+	SetNoDelay(on bool) error
+}
+
 // LoadBalance sets the load balancing method.
 type LoadBalance int
 
@@ -87,6 +161,10 @@ const (
 	// LeastConnections assigns the next accepted connection to the loop with the
 	// least number of active connections.
 	LeastConnections
+	// SourceHash assigns a connection to a loop chosen by a hash of the client's IP
+	// address (not its port): the connections of one client address land on the same
+	// loop, as long as the number of loops stays. Not in tidwall/evio.
+	SourceHash
 )
 
 // Events represents the server events for the Serve call. Each event has an Action
@@ -141,6 +219,33 @@ type Events struct {
 	// the duration specified by the delay return value (at once again when delay is
 	// zero or negative).
 	Tick func() (delay time.Duration, action Action)
+
+	// The fields below are not in tidwall/evio.
+
+	// Drained fires when a connection's pending output (StreamConn.Pending), after it
+	// had passed the high watermark, has fallen to the low watermark: a producer that
+	// paused because Pending was high may go on. out and action apply as for Data.
+	Drained func(c Conn) (out []byte, action Action)
+	// InputClosed, when set, fires when the peer has shut down its sending side (the
+	// end of input; TCP's FIN) instead of the connection closing: it stays open for
+	// output, so a server can still answer, or forward the end with
+	// StreamConn.ShutdownWrite. Return Close to close it once its output has been sent.
+	// A connection that has shut down both directions closes (Closed with a nil error)
+	// once its output has been sent. When InputClosed is nil, the end of input closes
+	// the connection once its output has been sent, as in tidwall/evio.
+	InputClosed func(c Conn) (out []byte, action Action)
+	// LowWatermark and HighWatermark are every connection's watermarks, in bytes (see
+	// StreamConn.SetWatermarks): with more than HighWatermark bytes of output pending
+	// a connection is not read, until at most LowWatermark are pending. 0 means the
+	// library's defaults, 256 KiB and 1 MiB (a LowWatermark above HighWatermark is
+	// lowered to it).
+	LowWatermark int
+	// HighWatermark: see LowWatermark.
+	HighWatermark int
+	// OutputLimit is every connection's hard limit on pending output, in bytes (see
+	// StreamConn.SetOutputLimit): output that would pass it closes the connection,
+	// and Closed gets an error matching syscall.ENOBUFS. 0 means no limit.
+	OutputLimit int
 }
 
 // Serve starts handling events for the specified addresses, and blocks until an

@@ -4,10 +4,30 @@
 
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 
 #include "_cgo_export.h"
+
+/* The server whose callback runs on this thread (see evio_go_current). Each trampoline
+ * that calls Go sets it and puts the previous value back, so that a server started inside
+ * another's callback is seen while its own callbacks run. */
+static _Thread_local uintptr_t current;
+
+static uintptr_t enter(void *udata) {
+    uintptr_t saved = current;
+    current = (uintptr_t)udata;
+    return saved;
+}
+
+static void leave(uintptr_t saved) {
+    current = saved;
+}
+
+uintptr_t evio_go_current(void) {
+    return current;
+}
 
 static void decode_addr(const struct sockaddr *sa, socklen_t len, evio_go_addr *out) {
     memset(out, 0, sizeof *out);
@@ -76,7 +96,10 @@ static void adopt(evio_conn *c, const evio_go_conn_info *info) {
 }
 
 static evio_action tr_serving(evio_server *srv, void *udata) {
-    return evioGoServing(srv, (uintptr_t)udata);
+    uintptr_t saved = enter(udata);
+    evio_action action = evioGoServing(srv, (uintptr_t)udata);
+    leave(saved);
+    return action;
 }
 
 static evio_action tr_opened(evio_conn *c, void *udata) {
@@ -85,7 +108,9 @@ static evio_action tr_opened(evio_conn *c, void *udata) {
     /* Go always copies input into Go memory unless the user reuses the buffer, so the
      * library's own copy would be wasted: read straight from the loop's buffer. */
     evio_conn_set_reuse_input(c, 1);
+    uintptr_t saved = enter(udata);
     evio_action action = evioGoOpened(c, &info, (uintptr_t)udata);
+    leave(saved);
     adopt(c, &info);
     if (info.keepalive > 0) {
         evio_conn_set_keepalive(c, info.keepalive);
@@ -103,6 +128,7 @@ static evio_action tr_data(evio_conn *c, const void *in, size_t len, void *udata
     unsigned char out[EVIO_GO_OUTBUF];
     size_t out_len = 0;
     evio_action action;
+    uintptr_t saved = enter(udata);
     uintptr_t ctx = (uintptr_t)evio_conn_context(c);
     if (ctx != 0) {
         action = evioGoData(c, ctx, (void *)in, len, NULL, out, &out_len, (uintptr_t)udata);
@@ -112,6 +138,7 @@ static evio_action tr_data(evio_conn *c, const void *in, size_t len, void *udata
         action = evioGoData(c, 0, (void *)in, len, &info, out, &out_len, (uintptr_t)udata);
         adopt(c, &info);
     }
+    leave(saved);
     if (out_len > 0) {
         evio_conn_write(c, out, out_len);
     }
@@ -129,7 +156,9 @@ static evio_action closed_common(evio_conn *c, int err, void *udata, int always)
         fill_info(c, &info);
         pinfo = &info;
     }
+    uintptr_t saved = enter(udata);
     evio_action action = evioGoClosed(c, ctx, err, pinfo, (uintptr_t)udata);
+    leave(saved);
     if (ctx != 0) {
         evio_conn_unref(c);
     }
@@ -152,7 +181,9 @@ static evio_action tr_detached(evio_conn *c, int fd, void *udata) {
         fill_info(c, &info);
         pinfo = &info;
     }
+    uintptr_t saved = enter(udata);
     evio_action action = evioGoDetached(c, ctx, fd, pinfo, (uintptr_t)udata);
+    leave(saved);
     if (ctx != 0) {
         evio_conn_unref(c);
     }
@@ -160,48 +191,144 @@ static evio_action tr_detached(evio_conn *c, int fd, void *udata) {
 }
 
 static void tr_prewrite(evio_conn *c, void *udata) {
+    uintptr_t saved = enter(udata);
     evioGoPreWrite(c, (uintptr_t)udata);
+    leave(saved);
 }
 
 static evio_action tr_tick(int64_t *delay_ns, void *udata) {
-    return evioGoTick(delay_ns, (uintptr_t)udata);
+    uintptr_t saved = enter(udata);
+    evio_action action = evioGoTick(delay_ns, (uintptr_t)udata);
+    leave(saved);
+    return action;
 }
 
-int evio_go_serve(uintptr_t handle, int num_loops, int load_balance, unsigned flags,
-                  char **addrs, size_t naddrs, char *errbuf, size_t errlen) {
-    evio_events ev = EVIO_EVENTS_INIT;
-    ev.udata = (void *)handle;
-    ev.num_loops = num_loops;
-    ev.load_balance = (evio_load_balance)load_balance;
+/* Drained and InputClosed: like tr_data without input. */
+static evio_action conn_event(int kind, evio_conn *c, void *udata) {
+    unsigned char out[EVIO_GO_OUTBUF];
+    size_t out_len = 0;
+    evio_action action;
+    uintptr_t saved = enter(udata);
+    uintptr_t ctx = (uintptr_t)evio_conn_context(c);
+    if (ctx != 0) {
+        action = evioGoConnEvent(kind, c, ctx, NULL, out, &out_len, (uintptr_t)udata);
+    } else {
+        evio_go_conn_info info;
+        fill_info(c, &info);
+        action = evioGoConnEvent(kind, c, 0, &info, out, &out_len, (uintptr_t)udata);
+        adopt(c, &info);
+    }
+    leave(saved);
+    if (out_len > 0) {
+        evio_conn_write(c, out, out_len);
+    }
+    return action;
+}
+
+static evio_action tr_drained(evio_conn *c, void *udata) {
+    return conn_event(EVIO_GO_EV_DRAINED, c, udata);
+}
+
+static evio_action tr_input_closed(evio_conn *c, void *udata) {
+    return conn_event(EVIO_GO_EV_INPUT_CLOSED, c, udata);
+}
+
+/* What evio_go_conn_post hands the library as arg: two handles. */
+typedef struct evio_go_posted {
+    uintptr_t post;
+    uintptr_t server;
+} evio_go_posted;
+
+static void tr_posted(evio_conn *c, int status, void *arg) {
+    evio_go_posted p = *(evio_go_posted *)arg;
+    free(arg);
+    uintptr_t saved = enter((void *)p.server);
+    evioGoPosted(c, status, p.post);
+    leave(saved);
+}
+
+int evio_go_conn_post(evio_conn *c, uintptr_t post, uintptr_t server) {
+    evio_go_posted *p = malloc(sizeof *p);
+    if (p == NULL) {
+        return EVIO_ENOMEM;
+    }
+    p->post = post;
+    p->server = server;
+    int rc = evio_conn_post(c, tr_posted, p);
+    if (rc < 0) {
+        free(p); /* the library never runs tr_posted then */
+    }
+    return rc;
+}
+
+static void make_events(const evio_go_settings *set, evio_events *ev) {
+    unsigned flags = set->flags;
+    ev->udata = (void *)set->handle;
+    ev->num_loops = set->num_loops;
+    ev->load_balance = (evio_load_balance)set->load_balance;
+    ev->low_watermark = set->low_watermark;
+    ev->high_watermark = set->high_watermark;
+    ev->output_limit = set->output_limit;
     if (flags & EVIO_GO_SERVING) {
-        ev.serving = tr_serving;
+        ev->serving = tr_serving;
     }
     if (flags & EVIO_GO_OPENED) {
-        ev.opened = tr_opened;
+        ev->opened = tr_opened;
     } else if (flags & EVIO_GO_OPENED_PLAIN) {
-        ev.opened = tr_opened_plain;
+        ev->opened = tr_opened_plain;
     }
     if (flags & EVIO_GO_CLOSED) {
-        ev.closed = tr_closed;
+        ev->closed = tr_closed;
     } else if (flags & EVIO_GO_CLOSED_CLEANUP) {
-        ev.closed = tr_closed_cleanup;
+        ev->closed = tr_closed_cleanup;
     }
     if (flags & EVIO_GO_DETACHED) {
-        ev.detached = tr_detached;
+        ev->detached = tr_detached;
     }
     if (flags & EVIO_GO_PREWRITE) {
-        ev.prewrite = tr_prewrite;
+        ev->prewrite = tr_prewrite;
     }
     if (flags & EVIO_GO_DATA) {
-        ev.data = tr_data;
+        ev->data = tr_data;
     }
     if (flags & EVIO_GO_TICK) {
-        ev.tick = tr_tick;
+        ev->tick = tr_tick;
     }
-    int rc = evio_serve(&ev, (const char *const *)addrs, naddrs);
+    if (flags & EVIO_GO_DRAINED) {
+        ev->drained = tr_drained;
+    }
+    if (flags & EVIO_GO_INPUT_CLOSED) {
+        ev->input_closed = tr_input_closed;
+    }
+}
+
+static void copy_error(int rc, char *errbuf, size_t errlen) {
     if (rc < 0 && errbuf != NULL && errlen > 0) {
         snprintf(errbuf, errlen, "%s", evio_last_error());
     }
+}
+
+int evio_go_serve(const evio_go_settings *set, char **addrs, size_t naddrs, char *errbuf,
+                  size_t errlen) {
+    evio_events ev = EVIO_EVENTS_INIT;
+    make_events(set, &ev);
+    int rc = evio_serve(&ev, (const char *const *)addrs, naddrs);
+    copy_error(rc, errbuf, errlen);
+    return rc;
+}
+
+int evio_go_start(const evio_go_settings *set, char **addrs, size_t naddrs,
+                  evio_server **server, char *errbuf, size_t errlen) {
+    evio_events ev = EVIO_EVENTS_INIT;
+    make_events(set, &ev);
+    int rc = evio_server_start(&ev, (const char *const *)addrs, naddrs, server);
+    copy_error(rc, errbuf, errlen);
+    return rc;
+}
+
+int evio_go_wait(evio_server *server, char *errbuf, size_t errlen) {
+    int rc = evio_server_wait(server);
+    copy_error(rc, errbuf, errlen);
     return rc;
 }
 

@@ -57,13 +57,48 @@ enum {
     EVIO_GO_DETACHED = 1 << 5,       /* Go Detached */
     EVIO_GO_PREWRITE = 1 << 6,       /* Go PreWrite */
     EVIO_GO_DATA = 1 << 7,           /* Go Data */
-    EVIO_GO_TICK = 1 << 8            /* Go Tick */
+    EVIO_GO_TICK = 1 << 8,           /* Go Tick */
+    EVIO_GO_DRAINED = 1 << 9,        /* Go Drained */
+    EVIO_GO_INPUT_CLOSED = 1 << 10   /* Go InputClosed (changes what the end of input does) */
 };
 
-/* Runs evio_serve with the trampolines selected by flags; on failure copies
+/* Which per-connection event evioGoConnEvent runs. */
+enum {
+    EVIO_GO_EV_DRAINED = 1,
+    EVIO_GO_EV_INPUT_CLOSED = 2
+};
+
+/* The settings of a server: what evio_events gets besides the trampolines. */
+typedef struct evio_go_settings {
+    uintptr_t handle;       /* cgo.Handle of the Go server: evio_events.udata */
+    unsigned flags;         /* EVIO_GO_*: which trampolines to register */
+    int num_loops;
+    int load_balance;
+    size_t low_watermark;   /* 0: the library's default */
+    size_t high_watermark;  /* 0: the library's default */
+    size_t output_limit;    /* 0: none */
+} evio_go_settings;
+
+/* Runs evio_serve with the trampolines selected by set->flags; on failure copies
  * evio_last_error() (of this thread) into errbuf. */
-int evio_go_serve(uintptr_t handle, int num_loops, int load_balance, unsigned flags,
-                  char **addrs, size_t naddrs, char *errbuf, size_t errlen);
+int evio_go_serve(const evio_go_settings *set, char **addrs, size_t naddrs, char *errbuf,
+                  size_t errlen);
+
+/* evio_server_start with the trampolines selected by set->flags; on failure copies
+ * evio_last_error() into errbuf and leaves *server alone. */
+int evio_go_start(const evio_go_settings *set, char **addrs, size_t naddrs,
+                  evio_server **server, char *errbuf, size_t errlen);
+
+/* evio_server_wait; on failure copies evio_last_error() into errbuf. */
+int evio_go_wait(evio_server *server, char *errbuf, size_t errlen);
+
+/* evio_conn_post of the Go function whose cgo.Handle is post, for the server whose handle
+ * is server: it runs as evioGoPosted(conn, status, post, server). */
+int evio_go_conn_post(evio_conn *c, uintptr_t post, uintptr_t server);
+
+/* The handle of the server whose callback is running on this thread (the innermost one,
+ * for a server started inside another's callback), or 0 outside every callback. */
+uintptr_t evio_go_current(void);
 
 /* Decodes evio_server_addr(srv, index) into out; returns 0 or a negative code. */
 int evio_go_server_addr(const evio_server *srv, int index, evio_go_addr *out);

@@ -163,3 +163,75 @@ func sockopts(t *testing.T, c syscall.Conn) (on, idle int) {
 	})
 	return on, idle
 }
+
+// TestSourceHash: with SourceHash, the connections of one client address (here all
+// from 127.0.0.1, from different ports) land on the same loop.
+func TestSourceHash(t *testing.T) {
+	for _, suffix := range engines {
+		suffix := suffix
+		t.Run("tcp"+suffix, func(t *testing.T) {
+			tids := make(chan int, 16)
+			var ev evio.Events
+			ev.NumLoops = 4
+			ev.LoadBalance = evio.SourceHash
+			ev.Opened = func(c evio.Conn) ([]byte, evio.Options, evio.Action) {
+				tids <- syscall.Gettid()
+				return nil, evio.Options{}, evio.None
+			}
+			st := start(t, ev, "tcp"+suffix+"://127.0.0.1:0")
+			first := 0
+			for i := 0; i < 8; i++ {
+				c := dialAddr(t, st.Addrs[0])
+				defer c.Close()
+				tid := recv(t, tids, "Opened")
+				if i == 0 {
+					first = tid
+				} else if tid != first {
+					t.Fatalf("connection %d on thread %d, the first on %d", i, tid, first)
+				}
+			}
+		})
+	}
+}
+
+// TestNoDelay: TCP_NODELAY is on for accepted connections, and SetNoDelay(false) turns
+// it off (seen on the socket handed to Detached).
+func TestNoDelay(t *testing.T) {
+	for _, suffix := range engines {
+		suffix := suffix
+		t.Run("tcp"+suffix, func(t *testing.T) {
+			detached := make(chan io.ReadWriteCloser, 1)
+			var ev evio.Events
+			ev.Opened = func(c evio.Conn) ([]byte, evio.Options, evio.Action) {
+				if c.AddrIndex() == 1 {
+					if err := c.(evio.StreamConn).SetNoDelay(false); err != nil {
+						t.Errorf("SetNoDelay: %v", err)
+					}
+				}
+				return nil, evio.Options{}, evio.Detach
+			}
+			ev.Detached = func(c evio.Conn, rwc io.ReadWriteCloser) evio.Action {
+				detached <- rwc
+				return evio.None
+			}
+			st := start(t, ev, "tcp"+suffix+"://127.0.0.1:0", "tcp"+suffix+"://127.0.0.1:0")
+			for i, want := range []int{1, 0} {
+				c := dialAddr(t, st.Addrs[i])
+				defer c.Close()
+				rwc := recv(t, detached, "Detached")
+				defer rwc.Close()
+				raw, err := rwc.(syscall.Conn).SyscallConn()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var on int
+				raw.Control(func(fd uintptr) {
+					on, err = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
+				})
+				if err != nil || on != want {
+					t.Fatalf("address %d: TCP_NODELAY %d (%v), want %d", i, on, err, want)
+				}
+			}
+		})
+	}
+}
