@@ -441,13 +441,21 @@ static evio_action run_command(const redis_command *c) {
 typedef struct {
     evio_input_stream in;
     redis_parser parser;
+    int stalled; /* parsing stopped for its output to drain (see process()) */
 } client;
+
+/* A client that pipelines commands without reading the replies must not make the server
+ * buffer them without end: parsing stops once this much output is pending (the library's
+ * default high watermark), the unparsed rest is kept, reading pauses, and `drained`
+ * goes on when the output is back at the low watermark. */
+#define OUTPUT_HIGH ((size_t)1 << 20)
 
 static evio_action opened(evio_conn *conn, void *udata) {
     (void)udata;
     client *c = malloc(sizeof *c);
     if (!c) return EVIO_CLOSE;
     c->in = (evio_input_stream)EVIO_INPUT_STREAM_INIT;
+    c->stalled = 0;
     redis_parser_init(&c->parser, max_command_bytes);
     evio_conn_set_context(conn, c);
     evio_conn_set_reuse_input(conn, 1); /* leftovers are copied by the input stream */
@@ -467,15 +475,16 @@ static evio_action closed(evio_conn *conn, int err, void *udata) {
     return EVIO_NONE;
 }
 
-/* Runs every whole command in d[0, n); returns how many bytes they took and sets *action
- * (EVIO_CLOSE after a protocol error or QUIT, EVIO_SHUTDOWN after SHUTDOWN). */
+/* Runs the whole commands in d[0, n) until their replies pass `budget` bytes; returns how
+ * many bytes they took and sets *action (EVIO_CLOSE after a protocol error or QUIT,
+ * EVIO_SHUTDOWN after SHUTDOWN). */
 static size_t run_commands(redis_parser *parser, const unsigned char *d, size_t n,
-                           evio_action *action) {
+                           size_t budget, evio_action *action) {
     size_t pos = 0;
     redis_command cmd;
     *action = EVIO_NONE;
     pthread_mutex_lock(&db.mu);
-    while (*action == EVIO_NONE) {
+    while (*action == EVIO_NONE && S.out.len < budget) {
         int r = redis_parse(parser, d + pos, n - pos, &cmd);
         if (r == REDIS_INCOMPLETE) break;
         if (r == REDIS_ERROR) {
@@ -490,31 +499,57 @@ static size_t run_commands(redis_parser *parser, const unsigned char *d, size_t 
     return pos;
 }
 
+/* Parses and answers what `in` adds to the kept bytes, while the output pending stays
+ * under OUTPUT_HIGH; past it, stops with the rest kept and reading paused. */
+static evio_action process(evio_conn *conn, client *c, const void *in, size_t len) {
+    if (!S.registered) scratch_register();
+    for (;;) {
+        const void *dv;
+        size_t n, pending = 0;
+        if (evio_input_stream_begin(&c->in, in, len, &dv, &n) < 0) return EVIO_CLOSE;
+        in = NULL, len = 0; /* from now on: only what is kept */
+        const unsigned char *d = dv;
+        evio_conn_pending(conn, &pending);
+        /* Replies up to just past OUTPUT_HIGH: past the high watermark, `drained` comes. */
+        const size_t budget = pending <= OUTPUT_HIGH ? OUTPUT_HIGH - pending + 1 : 0;
+        S.out.len = 0;
+        S.out.oom = 0;
+        evio_action action;
+        size_t pos = run_commands(&c->parser, d, n, budget, &action);
+        /* Stopped by the budget with bytes left: maybe more whole commands. */
+        int more = action == EVIO_NONE && pos < n && S.out.len >= budget;
+        /* The unparsed tail is kept; the parser remembers how far into it it got. After
+         * QUIT/SHUTDOWN or an error the rest is not read. */
+        if (action != EVIO_NONE) pos = n;
+        if (evio_input_stream_end(&c->in, d + pos, n - pos) < 0) return EVIO_CLOSE;
+        if (S.out.oom) return EVIO_CLOSE;
+        if (S.out.len > 0 && evio_conn_write(conn, S.out.p, S.out.len) < 0) return EVIO_CLOSE;
+        S.out.len = 0;
+        scratch_trim();
+        if (action != EVIO_NONE || !more) return action;
+        evio_conn_pending(conn, &pending);
+        if (pending > OUTPUT_HIGH) { /* wait for `drained` */
+            c->stalled = 1;
+            evio_conn_pause_read(conn);
+            return EVIO_NONE;
+        }
+    }
+}
+
 static evio_action data(evio_conn *conn, const void *in, size_t len, void *udata) {
     (void)udata;
     client *c = evio_conn_context(conn);
     if (len == 0 || !c) return EVIO_NONE; /* a wake: nothing to do */
+    return process(conn, c, in, len);
+}
 
-    if (!S.registered) scratch_register();
-    const void *dv;
-    size_t n;
-    if (evio_input_stream_begin(&c->in, in, len, &dv, &n) < 0) return EVIO_CLOSE;
-    const unsigned char *d = dv;
-
-    S.out.len = 0;
-    S.out.oom = 0;
-    evio_action action;
-    size_t pos = run_commands(&c->parser, d, n, &action);
-
-    /* The unparsed tail is kept; the parser remembers how far into it it got. After
-     * QUIT/SHUTDOWN or an error the rest is not read. */
-    if (action != EVIO_NONE) pos = n;
-    if (evio_input_stream_end(&c->in, d + pos, n - pos) < 0) return EVIO_CLOSE;
-    if (S.out.oom) return EVIO_CLOSE;
-    if (S.out.len > 0 && evio_conn_write(conn, S.out.p, S.out.len) < 0) return EVIO_CLOSE;
-    S.out.len = 0;
-    scratch_trim();
-    return action;
+static evio_action drained(evio_conn *conn, void *udata) {
+    (void)udata;
+    client *c = evio_conn_context(conn);
+    if (!c || !c->stalled) return EVIO_NONE;
+    c->stalled = 0;
+    evio_conn_resume_read(conn);
+    return process(conn, c, NULL, 0); /* the commands kept while the output drained */
 }
 
 /* Takes --max-command-bytes N out of argv (example_main() knows the other options).
@@ -546,6 +581,7 @@ int main(int argc, char **argv) {
     ev.opened = opened;
     ev.closed = closed;
     ev.data = data;
+    ev.drained = drained;
     int rc = example_main("redis-server", "tcp://127.0.0.1:6380", &ev, argc, argv);
     db_flush();
     scratch_free(&S); /* in case a loop ran on this thread */

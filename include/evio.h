@@ -299,7 +299,8 @@ typedef struct evio_events {
      * Default watermarks of every connection (evio_conn_set_watermarks()): with more
      * than `high_watermark` bytes of pending output a connection stops being read, and is
      * read again once at most `low_watermark` are pending. 0 means the default: 256 KiB
-     * and 1 MiB. @since 1.1
+     * and 1 MiB (so a low watermark of 0 is set per connection, with
+     * evio_conn_set_watermarks()). A low above the high one is ::EVIO_EINVAL. @since 1.1
      */
     size_t low_watermark;
     size_t high_watermark; /**< See `low_watermark`. @since 1.1 */
@@ -635,8 +636,10 @@ EVIO_EXPORT int evio_conn_set_reuse_input(evio_conn *conn, int on);
  * goroutine's moving between threads) keep their order; concurrent ones interleave whole,
  * never inside one another. Bytes still queued when the connection closes are dropped.
  * @return 0 (queued), or ::EVIO_ENOTCONN (the connection is closed, or the server has
- *         stopped), ::EVIO_ENOBUFS (the connection's output limit would be passed: see
- *         evio_conn_set_output_limit()), ::EVIO_ENOTSUP (a UDP sender), ::EVIO_EINVAL,
+ *         stopped), ::EVIO_ENOBUFS (the bytes queued from other threads would pass the
+ *         connection's output limit: see evio_conn_set_output_limit(); a check that
+ *         concurrent senders may pass together — the loop's own check, when it appends
+ *         them, is exact and closes the connection), ::EVIO_ENOTSUP (a UDP sender), ::EVIO_EINVAL,
  *         ::EVIO_ENOMEM.
  * @par Thread-safety
  * Any thread, the connection's own loop too. From outside its callbacks, hold a reference

@@ -118,6 +118,8 @@ static void test_start_stop_wait(void **s) {
     assert_int_equal(evio_server_stop(srv, 0), 0);
     assert_int_equal(evio_server_wait(srv), 0);
     assert_int_equal(evio_server_wait(srv), 0); /* again: the same, at once */
+    assert_int_equal(evio_server_num_addrs(srv), 1); /* the accessors answer until free */
+    assert_non_null(evio_server_addr(srv, 0, NULL));
     TS_CHECK(ts_read_eof(fd) == 0);
     close(fd);
     assert_int_equal(ts_counter_get(&st.closed), 1);

@@ -74,6 +74,9 @@ evio::Server *as_server(evio_server *h) noexcept {
     auto *s = reinterpret_cast<evio::Server *>(h);
     return s != nullptr && s->magic == evio::Server::kMagic ? s : nullptr;
 }
+const evio::Server *as_server(const evio_server *h) noexcept {
+    return as_server(const_cast<evio_server *>(h));
+}
 
 template <class F> int64_t guarded64(F &&f) noexcept {
     try {
@@ -151,37 +154,36 @@ EVIO_EXPORT void evio_server_free(evio_server *server) {
 }
 
 EVIO_EXPORT int evio_server_num_addrs(const evio_server *server) {
-    if (server == nullptr)
-        return fail(EVIO_EINVAL, "evio_server_num_addrs: server is NULL");
-    return reinterpret_cast<const evio::Server *>(server)->num_addrs();
+    const evio::Server *s = as_server(server);
+    if (s == nullptr)
+        return fail(EVIO_EINVAL, "evio_server_num_addrs: NULL or freed server");
+    return s->num_addrs();
 }
 
 EVIO_EXPORT int evio_server_num_loops(const evio_server *server) {
-    if (server == nullptr)
-        return fail(EVIO_EINVAL, "evio_server_num_loops: server is NULL");
-    return reinterpret_cast<const evio::Server *>(server)->num_loops();
+    const evio::Server *s = as_server(server);
+    if (s == nullptr)
+        return fail(EVIO_EINVAL, "evio_server_num_loops: NULL or freed server");
+    return s->num_loops();
 }
 
 EVIO_EXPORT const char *evio_server_engine(const evio_server *server) {
-    if (server == nullptr)
-        return nullptr;
-    return reinterpret_cast<const evio::Server *>(server)->engine_name();
+    const evio::Server *s = as_server(server);
+    return s ? s->engine_name() : nullptr;
 }
 
 EVIO_EXPORT const struct sockaddr *evio_server_addr(const evio_server *server, int index,
                                                     socklen_t *len) {
-    if (server == nullptr)
-        return nullptr;
-    return reinterpret_cast<const evio::Server *>(server)->addr(index, len);
+    const evio::Server *s = as_server(server);
+    return s ? s->addr(index, len) : nullptr;
 }
 
 EVIO_EXPORT int evio_server_addr_string(const evio_server *server, int index, char *buf,
                                         size_t buflen) {
-    if (server == nullptr)
-        return fail(EVIO_EINVAL, "evio_server_addr_string: server is NULL");
-    return guarded([&] {
-        return reinterpret_cast<const evio::Server *>(server)->addr_string(index, buf, buflen);
-    });
+    const evio::Server *s = as_server(server);
+    if (s == nullptr)
+        return fail(EVIO_EINVAL, "evio_server_addr_string: NULL or freed server");
+    return guarded([&] { return s->addr_string(index, buf, buflen); });
 }
 
 EVIO_EXPORT int evio_conn_write(evio_conn *conn, const void *buf, size_t len) {

@@ -156,6 +156,7 @@ void close_bound(BoundSocket &b) noexcept {
         return;
     if (st.st_dev == l->unix_dev && st.st_ino == l->unix_ino)
         unlink(l->unix_path.c_str());
+    l->unix_path.clear(); // once: a later file may get the same inode number
 }
 
 } // namespace evio

@@ -220,10 +220,11 @@ void Server::interrupt_loops() noexcept {
         l->interrupt();
 }
 
+/// Closes the sockets (and removes our unix socket files); the records stay, so the
+/// address accessors answer until the handle is freed.
 void Server::close_bound_sockets() noexcept {
     for (auto &b : bound_)
         close_bound(*b);
-    bound_.clear();
 }
 
 const sockaddr *Server::addr(int i, socklen_t *len) const {

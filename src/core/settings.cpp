@@ -48,6 +48,10 @@ int check_values(const evio_events &ev) {
         return fail(EVIO_EINVAL, "num_loops is " + std::to_string(ev.num_loops) +
                                      " (want -1 for one per CPU, or 0 to " +
                                      std::to_string(EVIO_MAX_LOOPS) + ")");
+    if (ev.low_watermark != 0 && ev.high_watermark != 0 && ev.low_watermark > ev.high_watermark)
+        return fail(EVIO_EINVAL, "low_watermark is above high_watermark");
+    if (ev.idle_timeout_ns < 0)
+        return fail(EVIO_EINVAL, "idle_timeout_ns is negative");
     const int lb = enum_value(ev.load_balance);
     if (lb != EVIO_LB_RANDOM && lb != EVIO_LB_ROUND_ROBIN && lb != EVIO_LB_LEAST_CONNECTIONS &&
         lb != EVIO_LB_SOURCE_HASH)

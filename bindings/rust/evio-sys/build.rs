@@ -45,7 +45,7 @@ fn main() {
             include_from_cmake_cache(&dir)
         } else {
             match pkg_config::Config::new()
-                .atleast_version("1.0")
+                .atleast_version("1.1")
                 .probe("evio")
             {
                 Ok(lib) => {

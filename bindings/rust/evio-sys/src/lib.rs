@@ -62,6 +62,7 @@ pub const EVIO_ENETUNREACH: evio_error = -101;
 pub const EVIO_ECONNABORTED: evio_error = -103;
 /// Connection reset by peer.
 pub const EVIO_ECONNRESET: evio_error = -104;
+/// No buffer space: the connection's output limit was reached (since 1.1).
 pub const EVIO_ENOBUFS: evio_error = -105;
 /// The connection is closed (or was detached).
 pub const EVIO_ENOTCONN: evio_error = -107;
@@ -93,6 +94,9 @@ pub const EVIO_LB_RANDOM: evio_load_balance = 0;
 pub const EVIO_LB_ROUND_ROBIN: evio_load_balance = 1;
 /// The loop with the fewest open connections.
 pub const EVIO_LB_LEAST_CONNECTIONS: evio_load_balance = 2;
+/// A hash of the client's IP address (not its port): one client address always lands on
+/// the same loop while the number of loops stays the same (since 1.1).
+pub const EVIO_LB_SOURCE_HASH: evio_load_balance = 3;
 
 /// `evio_engine`: which engine runs a server.
 ///
@@ -110,7 +114,7 @@ pub const EVIO_ENGINE_STD: evio_engine = 2;
 /// `EVIO_VERSION_MAJOR` of the header these declarations were written from.
 pub const EVIO_VERSION_MAJOR: c_int = 1;
 /// `EVIO_VERSION_MINOR` of the header these declarations were written from.
-pub const EVIO_VERSION_MINOR: c_int = 0;
+pub const EVIO_VERSION_MINOR: c_int = 1;
 /// `EVIO_VERSION_PATCH` of the header these declarations were written from.
 pub const EVIO_VERSION_PATCH: c_int = 0;
 /// `EVIO_VERSION`: major * 10000 + minor * 100 + patch.
@@ -124,7 +128,8 @@ pub struct evio_conn {
     _not_send_sync: core::marker::PhantomData<(*mut u8, core::marker::PhantomPinned)>,
 }
 
-/// The running server, as seen from the `serving` callback. Opaque; owned by the library.
+/// A server: as seen from the `serving` callback (owned by the library, valid during the
+/// call), or a handle from `evio_server_start()` (valid until `evio_server_free()`). Opaque.
 #[repr(C)]
 pub struct evio_server {
     _opaque: [u8; 0],
@@ -159,6 +164,30 @@ pub type evio_data_fn = Option<
 /// `tick` callback.
 pub type evio_tick_fn =
     Option<unsafe extern "C" fn(delay_ns: *mut i64, udata: *mut c_void) -> evio_action>;
+/// `drained` callback (since 1.1).
+pub type evio_drained_fn =
+    Option<unsafe extern "C" fn(conn: *mut evio_conn, udata: *mut c_void) -> evio_action>;
+/// `input_closed` callback (since 1.1).
+pub type evio_input_closed_fn =
+    Option<unsafe extern "C" fn(conn: *mut evio_conn, udata: *mut c_void) -> evio_action>;
+
+/// `evio_conn_fn`: a function run on a connection's loop (`evio_conn_post()`), exactly
+/// once. `status` is 0 when the connection is open (the loop-thread-only functions work on
+/// it), `EVIO_ENOTCONN` when it closed (or the server stopped) first. Since 1.1.
+pub type evio_conn_fn =
+    Option<unsafe extern "C" fn(conn: *mut evio_conn, status: c_int, arg: *mut c_void)>;
+/// `evio_timer_fn`: what a timer calls (`evio_timer_start()`). `conn` is the timer's
+/// connection, or NULL for a loop timer. `status` is 0 when it fired; `EVIO_ENOTCONN` when
+/// it ends without firing (its connection closed, or the server stopped): its last call,
+/// whose return value is ignored. Since 1.1.
+pub type evio_timer_fn = Option<
+    unsafe extern "C" fn(conn: *mut evio_conn, status: c_int, arg: *mut c_void) -> evio_action,
+>;
+/// `evio_loop_fn`: a function run on loop `loop` of a server (`evio_server_post()`),
+/// exactly once; `status` is 0, or `EVIO_ENOTCONN` when the server stopped first. Since 1.1.
+pub type evio_loop_fn = Option<
+    unsafe extern "C" fn(server: *mut evio_server, loop_: c_int, status: c_int, arg: *mut c_void),
+>;
 
 /// `evio_events`: the event callbacks and settings of a server.
 ///
@@ -191,6 +220,21 @@ pub struct evio_events {
     /// The engine for the whole server. `EVIO_ENGINE_NATIVE` together with a `-net`
     /// address is an error (`EVIO_EINVAL`).
     pub engine: evio_engine,
+    /// Called when a connection's pending output falls to its low watermark after it had
+    /// passed the high watermark (since 1.1).
+    pub drained: evio_drained_fn,
+    /// When set, the peer's end of input calls this instead of closing the connection
+    /// (since 1.1). Unset: the end of input closes it once the output owed has left.
+    pub input_closed: evio_input_closed_fn,
+    /// Default low watermark of every connection; 0: the default, 256 KiB (since 1.1).
+    pub low_watermark: usize,
+    /// Default high watermark of every connection; 0: the default, 1 MiB (since 1.1).
+    pub high_watermark: usize,
+    /// Default hard limit on a connection's pending output; 0: none (since 1.1).
+    pub output_limit: usize,
+    /// Default idle timeout of every connection, in nanoseconds
+    /// (`evio_conn_set_idle_timeout()`); 0: none (since 1.1).
+    pub idle_timeout_ns: i64,
 }
 
 impl evio_events {
@@ -209,6 +253,12 @@ impl evio_events {
             data: None,
             tick: None,
             engine: EVIO_ENGINE_DEFAULT,
+            drained: None,
+            input_closed: None,
+            low_watermark: 0,
+            high_watermark: 0,
+            output_limit: 0,
+            idle_timeout_ns: 0,
         }
     }
 }
@@ -253,7 +303,7 @@ impl Default for evio_input_stream {
 #[cfg(target_pointer_width = "64")]
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
-    assert!(size_of::<evio_events>() == 88);
+    assert!(size_of::<evio_events>() == 136);
     assert!(align_of::<evio_events>() == 8);
     assert!(offset_of!(evio_events, size) == 0);
     assert!(offset_of!(evio_events, udata) == 8);
@@ -262,6 +312,12 @@ const _: () = {
     assert!(offset_of!(evio_events, serving) == 24);
     assert!(offset_of!(evio_events, tick) == 72);
     assert!(offset_of!(evio_events, engine) == 80);
+    assert!(offset_of!(evio_events, drained) == 88);
+    assert!(offset_of!(evio_events, input_closed) == 96);
+    assert!(offset_of!(evio_events, low_watermark) == 104);
+    assert!(offset_of!(evio_events, high_watermark) == 112);
+    assert!(offset_of!(evio_events, output_limit) == 120);
+    assert!(offset_of!(evio_events, idle_timeout_ns) == 128);
     assert!(size_of::<evio_input_stream>() == 24);
 };
 
@@ -273,14 +329,31 @@ extern "C" {
         naddrs: usize,
     ) -> c_int;
 
-    /// Number of addresses the server listens on (`serving` only).
+    /// Binds, calls `serving` on this thread, runs every loop on a thread of its own and
+    /// returns the handle in `*server` (since 1.1). `naddrs` may be 0.
+    pub fn evio_server_start(
+        events: *const evio_events,
+        addrs: *const *const c_char,
+        naddrs: usize,
+        server: *mut *mut evio_server,
+    ) -> c_int;
+    /// Asks a started server to stop, closing each connection once its output has left and
+    /// the rest after `drain_ns` (0: at once). Any thread, async-signal-safe (since 1.1).
+    pub fn evio_server_stop(server: *mut evio_server, drain_ns: i64) -> c_int;
+    /// Waits until a started server has stopped; `EVIO_EPERM` on its own loops (since 1.1).
+    pub fn evio_server_wait(server: *mut evio_server) -> c_int;
+    /// Frees a handle from `evio_server_start()`, stopping and waiting first if needed. Not
+    /// on the server's own loops (then it only leaks). Since 1.1.
+    pub fn evio_server_free(server: *mut evio_server);
+
+    /// Number of addresses the server listens on (`serving`, or a started handle).
     pub fn evio_server_num_addrs(server: *const evio_server) -> c_int;
-    /// Number of event loops the server runs (`serving` only).
+    /// Number of event loops the server runs (`serving`, or a started handle).
     pub fn evio_server_num_loops(server: *const evio_server) -> c_int;
     /// The name of the engine running the server (`"epoll"` or `"libuv"`), or NULL for a
-    /// NULL server (`serving` only).
+    /// NULL server (`serving`, or a started handle).
     pub fn evio_server_engine(server: *const evio_server) -> *const c_char;
-    /// The bound address `index`, or NULL (`serving` only).
+    /// The bound address `index`, or NULL (`serving`, or a started handle).
     pub fn evio_server_addr(
         server: *const evio_server,
         index: c_int,
@@ -323,6 +396,68 @@ extern "C" {
     pub fn evio_conn_set_keepalive(conn: *mut evio_conn, seconds: c_int) -> c_int;
     /// Chooses whether `data` input points into the loop's shared buffer.
     pub fn evio_conn_set_reuse_input(conn: *mut evio_conn, on: c_int) -> c_int;
+
+    /// Copies `len` bytes and appends them to the connection's output on its loop (any
+    /// thread; in order per sending thread). Since 1.1.
+    pub fn evio_conn_send(conn: *mut evio_conn, buf: *const c_void, len: usize) -> c_int;
+    /// Runs `fn_(conn, status, arg)` on the connection's loop exactly once (any thread); if
+    /// it returns an error, `fn_` never runs. Since 1.1.
+    pub fn evio_conn_post(conn: *mut evio_conn, fn_: evio_conn_fn, arg: *mut c_void) -> c_int;
+    /// Runs `fn_(server, loop_, status, arg)` on loop `loop_` exactly once (any thread); if
+    /// it returns an error, `fn_` never runs. Since 1.1.
+    pub fn evio_server_post(
+        server: *mut evio_server,
+        loop_: c_int,
+        fn_: evio_loop_fn,
+        arg: *mut c_void,
+    ) -> c_int;
+
+    /// Calls `fn_(conn, 0, arg)` once, `delay_ns` from now, on the calling loop; returns the
+    /// timer's id (> 0, never reused) or a negative code. With a connection the timer
+    /// belongs to it; NULL makes it a timer of the calling loop (loop thread only; since 1.1).
+    pub fn evio_timer_start(
+        conn: *mut evio_conn,
+        delay_ns: i64,
+        fn_: evio_timer_fn,
+        arg: *mut c_void,
+    ) -> i64;
+    /// Cancels a timer of the calling loop that has not fired: its function is never
+    /// called (loop thread only; since 1.1).
+    pub fn evio_timer_cancel(timer: i64) -> c_int;
+    /// Closes the connection with `EVIO_ETIMEDOUT` after `ns` without input or output
+    /// leaving; 0 turns it off (loop thread only; since 1.1).
+    pub fn evio_conn_set_idle_timeout(conn: *mut evio_conn, ns: i64) -> c_int;
+    /// Closes the connection with `EVIO_ETIMEDOUT` unless input arrives within `ns`; 0
+    /// clears it (loop thread only; since 1.1).
+    pub fn evio_conn_set_read_timeout(conn: *mut evio_conn, ns: i64) -> c_int;
+    /// Closes the connection with `EVIO_ETIMEDOUT` unless its pending output has left
+    /// within `ns`; 0 clears it (loop thread only; since 1.1).
+    pub fn evio_conn_set_write_timeout(conn: *mut evio_conn, ns: i64) -> c_int;
+
+    /// Stops calling `data` with input until `evio_conn_resume_read()` (loop thread only;
+    /// since 1.1).
+    pub fn evio_conn_pause_read(conn: *mut evio_conn) -> c_int;
+    /// Undoes `evio_conn_pause_read()` (loop thread only; since 1.1).
+    pub fn evio_conn_resume_read(conn: *mut evio_conn) -> c_int;
+    /// Bytes of output the socket has not taken yet (loop thread only; since 1.1).
+    pub fn evio_conn_pending(conn: *mut evio_conn, bytes: *mut usize) -> c_int;
+    /// Sets the connection's watermarks; `EVIO_EINVAL` unless 0 < `high` and `low` <=
+    /// `high` (loop thread only; since 1.1).
+    pub fn evio_conn_set_watermarks(conn: *mut evio_conn, low: usize, high: usize) -> c_int;
+    /// Sets the connection's hard output limit; 0: none (loop thread only; since 1.1).
+    pub fn evio_conn_set_output_limit(conn: *mut evio_conn, limit: usize) -> c_int;
+    /// Shuts down the sending side once the pending output has left, and keeps reading
+    /// (loop thread only; since 1.1).
+    pub fn evio_conn_shutdown_write(conn: *mut evio_conn) -> c_int;
+    /// Closes the connection once its pending output has left, as `EVIO_CLOSE` from its
+    /// callback does, for code that is not its own callback (a posted function, a timer);
+    /// it happens after the current callback returns (loop thread only; since 1.1).
+    pub fn evio_conn_close(conn: *mut evio_conn) -> c_int;
+    /// The connection's socket, for `setsockopt`/`getsockopt` only; a negative code on
+    /// error (loop thread only; since 1.1).
+    pub fn evio_conn_fd(conn: *mut evio_conn) -> c_int;
+    /// Switches `TCP_NODELAY` (loop thread only; since 1.1).
+    pub fn evio_conn_set_nodelay(conn: *mut evio_conn, on: c_int) -> c_int;
 
     /// Joins kept bytes with new input.
     pub fn evio_input_stream_begin(

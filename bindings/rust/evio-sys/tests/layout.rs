@@ -22,15 +22,20 @@ const PROBE: &str = r#"
 int main(void) {
     evio_events init = EVIO_EVENTS_INIT;
     printf("init.size %zu\n", init.size);
+    printf("init.tail_zero %d\n", init.drained == NULL && init.input_closed == NULL &&
+           init.low_watermark == 0 && init.high_watermark == 0 && init.output_limit == 0 &&
+           init.idle_timeout_ns == 0);
     S(evio_events) S(evio_input_stream) S(evio_error) S(evio_action) S(evio_load_balance) S(evio_engine)
     O(evio_events, size) O(evio_events, udata) O(evio_events, num_loops)
     O(evio_events, load_balance) O(evio_events, serving) O(evio_events, opened)
     O(evio_events, closed) O(evio_events, detached) O(evio_events, prewrite)
     O(evio_events, data) O(evio_events, tick) O(evio_events, engine)
+    O(evio_events, drained) O(evio_events, input_closed) O(evio_events, low_watermark)
+    O(evio_events, high_watermark) O(evio_events, output_limit) O(evio_events, idle_timeout_ns)
     O(evio_input_stream, buf) O(evio_input_stream, len) O(evio_input_stream, cap)
     V(EVIO_OK)
     V(EVIO_NONE) V(EVIO_DETACH) V(EVIO_CLOSE) V(EVIO_SHUTDOWN)
-    V(EVIO_LB_RANDOM) V(EVIO_LB_ROUND_ROBIN) V(EVIO_LB_LEAST_CONNECTIONS)
+    V(EVIO_LB_RANDOM) V(EVIO_LB_ROUND_ROBIN) V(EVIO_LB_LEAST_CONNECTIONS) V(EVIO_LB_SOURCE_HASH)
     V(EVIO_ENGINE_DEFAULT) V(EVIO_ENGINE_NATIVE) V(EVIO_ENGINE_STD)
     V(EVIO_VERSION_MAJOR) V(EVIO_VERSION_MINOR) V(EVIO_VERSION_PATCH) V(EVIO_VERSION)
     return 0;
@@ -84,6 +89,18 @@ fn layout_matches_c_header() {
     let get = |k: &str| *c.get(k).unwrap_or_else(|| panic!("probe printed no {k}"));
 
     assert_eq!(get("init.size"), size_of::<evio_events>() as i64);
+    assert_eq!(
+        get("init.tail_zero"),
+        1,
+        "EVIO_EVENTS_INIT zeroes the 1.1 fields"
+    );
+    let init = evio_events::new();
+    assert!(init.drained.is_none() && init.input_closed.is_none());
+    assert_eq!(
+        (init.low_watermark, init.high_watermark, init.output_limit),
+        (0, 0, 0)
+    );
+    assert_eq!(init.idle_timeout_ns, 0);
     assert_eq!(evio_events::new().size, size_of::<evio_events>());
     assert_eq!(get("evio_events"), size_of::<evio_events>() as i64);
     assert_eq!(
@@ -119,7 +136,13 @@ fn layout_matches_c_header() {
         prewrite,
         data,
         tick,
-        engine
+        engine,
+        drained,
+        input_closed,
+        low_watermark,
+        high_watermark,
+        output_limit,
+        idle_timeout_ns
     );
     off!(evio_input_stream, buf, len, cap);
 
@@ -137,6 +160,7 @@ fn layout_matches_c_header() {
         EVIO_LB_RANDOM,
         EVIO_LB_ROUND_ROBIN,
         EVIO_LB_LEAST_CONNECTIONS,
+        EVIO_LB_SOURCE_HASH,
         EVIO_ENGINE_DEFAULT,
         EVIO_ENGINE_NATIVE,
         EVIO_ENGINE_STD,
@@ -144,6 +168,44 @@ fn layout_matches_c_header() {
         EVIO_VERSION_MINOR,
         EVIO_VERSION_PATCH,
         EVIO_VERSION
+    );
+}
+
+/// Every function the header exports (`EVIO_EXPORT type name(`) is declared in
+/// `src/lib.rs` (`pub fn name(`), and nothing else is: a function added to `evio.h` fails
+/// this until evio-sys declares it.
+#[test]
+fn every_header_function_is_declared() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(dir.join("../../../include/evio.h")).unwrap();
+    let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+    let name_before_paren = |s: &str| -> Option<String> {
+        let head = &s[..s.find('(')?];
+        let name = head
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()?;
+        (!name.is_empty()).then(|| name.to_string())
+    };
+    let want: std::collections::BTreeSet<String> = header
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("EVIO_EXPORT "))
+        .filter_map(name_before_paren)
+        .collect();
+    let have: std::collections::BTreeSet<String> = lib
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("pub fn "))
+        .filter_map(name_before_paren)
+        .collect();
+    assert!(
+        want.len() > 30,
+        "parsed only {} functions from evio.h",
+        want.len()
+    );
+    let missing: Vec<_> = want.difference(&have).collect();
+    let extra: Vec<_> = have.difference(&want).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "evio-sys and evio.h disagree: missing from evio-sys {missing:?}, not in evio.h {extra:?}"
     );
 }
 

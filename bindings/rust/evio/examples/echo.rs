@@ -38,7 +38,7 @@ impl Handler for Echo {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: echo [--loops N] [--lb random|round-robin|least-connections] ADDRESS...\n\
+        "usage: echo [--loops N] [--lb random|round-robin|least-connections|source-hash] ADDRESS...\n\
          e.g.   echo --loops 4 tcp://127.0.0.1:5000"
     );
     ExitCode::from(2)
@@ -60,6 +60,7 @@ fn main() -> ExitCode {
                     Some("random") => LoadBalance::Random,
                     Some("round-robin") => LoadBalance::RoundRobin,
                     Some("least-connections") => LoadBalance::LeastConnections,
+                    Some("source-hash") => LoadBalance::SourceHash,
                     _ => return usage(),
                 }
             }

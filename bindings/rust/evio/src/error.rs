@@ -74,12 +74,29 @@ impl Error {
         -self.code
     }
 
+    /// Whether this is `EVIO_ENOBUFS`: a write or send would have passed the connection's
+    /// output limit ([`Conn::set_output_limit`](crate::Conn::set_output_limit),
+    /// [`Server::output_limit`](crate::Server::output_limit)).
+    pub fn is_output_limit(&self) -> bool {
+        self.code == sys::EVIO_ENOBUFS
+    }
+
+    /// Whether this is `EVIO_ENOTCONN`: the connection is closed (or was detached), or the
+    /// server has stopped.
+    pub fn is_not_connected(&self) -> bool {
+        self.code == sys::EVIO_ENOTCONN
+    }
+
     /// The closest [`io::ErrorKind`] for the code.
+    ///
+    /// `EVIO_ENOBUFS` (the output limit) is [`io::ErrorKind::OutOfMemory`], as is
+    /// `EVIO_ENOMEM`: no finer kind is stable in the Rust versions this crate supports;
+    /// tell them apart with [`code`](Error::code) or [`is_output_limit`](Error::is_output_limit).
     pub fn kind(&self) -> io::ErrorKind {
         match self.code {
             sys::EVIO_EPERM | sys::EVIO_EACCES => io::ErrorKind::PermissionDenied,
             sys::EVIO_ENOENT => io::ErrorKind::NotFound,
-            sys::EVIO_ENOMEM => io::ErrorKind::OutOfMemory,
+            sys::EVIO_ENOMEM | sys::EVIO_ENOBUFS => io::ErrorKind::OutOfMemory,
             sys::EVIO_EINVAL | sys::EVIO_ENAMETOOLONG => io::ErrorKind::InvalidInput,
             sys::EVIO_EPIPE => io::ErrorKind::BrokenPipe,
             sys::EVIO_ENOSYS | sys::EVIO_ENOTSUP | sys::EVIO_EAFNOSUPPORT => {

@@ -1,9 +1,12 @@
 //! Safe Rust bindings for **evio**, an event-loop networking library.
 //!
 //! A server is a type implementing [`Handler`]: every event (serving, opened, closed,
-//! detached, prewrite, data, tick) is a method with a default body, and each returns an
-//! [`Action`]. [`serve`] (or the [`Server`] builder, for several loops) binds the addresses
-//! and runs the loops until a callback returns [`Action::Shutdown`].
+//! detached, prewrite, data, drained, input_closed, tick) is a method with a default body,
+//! and each returns an [`Action`]. [`serve`] (or the [`Server`] builder, for several loops)
+//! binds the addresses and runs the loops until a callback returns [`Action::Shutdown`];
+//! [`Server::start`] runs them in the background instead and returns a [`ServerHandle`]
+//! that stops ([`ServerHandle::stop`], with a drain deadline) and waits for the server
+//! from any thread.
 //!
 //! ```no_run
 //! use evio::{Action, Conn, Handler};
@@ -68,14 +71,32 @@
 //! evio::serve(&h, &["tcp://127.0.0.1:0"]).unwrap();
 //! ```
 //!
-//! A [`Waker`] (from [`Conn::waker`]) is the one handle that leaves the callbacks: it is
-//! `Send + Sync + Clone`, and makes the loop call [`Handler::data`] with empty input.
+//! Three handles leave the callbacks, all `Send + Sync`:
+//! - a [`ConnSender`] (from [`Conn::sender`]; `Clone`) sends bytes to its connection and
+//!   runs closures on its loop with the connection at hand ([`ConnSender::post`]: exactly
+//!   once, with `None` if the connection closed first);
+//! - a [`Waker`] (from [`Conn::waker`]; `Clone`) makes the loop call [`Handler::data`]
+//!   with empty input;
+//! - a [`ServerHandle`] (from [`Server::start`]) stops the server, waits for it, and runs
+//!   closures on its loops ([`ServerHandle::post`]).
+//!
+//! # Flow control and half-close
+//!
+//! On a [`Conn`] (inside callbacks and posted closures): [`Conn::pause_read`] /
+//! [`Conn::resume_read`]; [`Conn::pending`] with the watermarks ([`Server::watermarks`],
+//! [`Conn::set_watermarks`]) and [`Handler::drained`] for a producer that waits for a slow
+//! reader; a hard [`Server::output_limit`] / [`Conn::set_output_limit`] that closes a
+//! connection whose output would pass it (`EVIO_ENOBUFS`, [`Error::is_output_limit`]);
+//! [`Conn::shutdown_write`] and, with [`Handler::INPUT_CLOSED`], [`Handler::input_closed`]
+//! for half-closed streams.
 //!
 //! # Panics
 //!
 //! A panic in a callback never unwinds into the C library. It is caught, the server shuts
 //! down (no further handler methods are called; connection contexts are still dropped), and
-//! [`Server::serve`] resumes the panic on the calling thread once the loops have stopped.
+//! [`Server::serve`] resumes the panic on the calling thread once the loops have stopped
+//! ([`ServerHandle::wait`] for a started server). The same holds for a closure posted with
+//! [`ConnSender::post`] or [`ServerHandle::post`].
 //!
 //! # Linking
 //!
@@ -89,11 +110,14 @@
 mod addr;
 mod conn;
 mod error;
+mod handle;
 mod server;
+mod sink;
 
 pub use addr::Addr;
-pub use conn::{Conn, DetachedSocket, Waker, Writer};
+pub use conn::{Conn, ConnSender, DetachedSocket, Waker, Writer};
 pub use error::Error;
+pub use handle::ServerHandle;
 pub use server::{serve, Handler, MultiLoop, Server, ServerInfo, SingleLoop};
 
 /// The raw C declarations this crate is built on (the `evio-sys` crate).
@@ -134,6 +158,9 @@ pub enum LoadBalance {
     RoundRobin,
     /// The loop with the fewest open connections.
     LeastConnections,
+    /// A hash of the client's IP address (not its port): every connection from one client
+    /// address lands on the same loop, as long as the number of loops stays the same.
+    SourceHash,
 }
 
 impl LoadBalance {
@@ -142,6 +169,7 @@ impl LoadBalance {
             LoadBalance::Random => sys::EVIO_LB_RANDOM,
             LoadBalance::RoundRobin => sys::EVIO_LB_ROUND_ROBIN,
             LoadBalance::LeastConnections => sys::EVIO_LB_LEAST_CONNECTIONS,
+            LoadBalance::SourceHash => sys::EVIO_LB_SOURCE_HASH,
         }
     }
 }

@@ -1,14 +1,46 @@
-use std::any::Any;
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::conn::owned_fd;
-use crate::{sys, Action, Addr, Conn, DetachedSocket, Engine, Error, LoadBalance};
+use crate::sink::{Payload, Sink};
+use crate::{sys, Action, Addr, Conn, DetachedSocket, Engine, Error, LoadBalance, ServerHandle};
+
+/// The methods of a `Handler` impl that forwards every event to `**self`.
+macro_rules! forward_events {
+    () => {
+        fn serving(&self, server: &ServerInfo<'_>) -> Action {
+            (**self).serving(server)
+        }
+        fn opened(&self, conn: &mut Conn<Self::Context>) -> Action {
+            (**self).opened(conn)
+        }
+        fn closed(&self, conn: &mut Conn<Self::Context>, err: Option<Error>) -> Action {
+            (**self).closed(conn, err)
+        }
+        fn detached(&self, conn: &mut Conn<Self::Context>, socket: DetachedSocket) -> Action {
+            (**self).detached(conn, socket)
+        }
+        fn prewrite(&self, conn: &mut Conn<Self::Context>) {
+            (**self).prewrite(conn)
+        }
+        fn data(&self, conn: &mut Conn<Self::Context>, input: &[u8]) -> Action {
+            (**self).data(conn, input)
+        }
+        fn drained(&self, conn: &mut Conn<Self::Context>) -> Action {
+            (**self).drained(conn)
+        }
+        fn input_closed(&self, conn: &mut Conn<Self::Context>) -> Action {
+            (**self).input_closed(conn)
+        }
+        fn tick(&self, delay: &mut Duration) -> Action {
+            (**self).tick(delay)
+        }
+    };
+}
 
 /// The event handler of a server: one method per event, each with a default body.
 ///
@@ -17,7 +49,8 @@ use crate::{sys, Action, Addr, Conn, DetachedSocket, Engine, Error, LoadBalance}
 /// Keep per-connection state in the connection's [`Context`](Handler::Context).
 ///
 /// A panic in any method shuts the server down and is resumed by `serve` on its caller's
-/// thread; see the [crate documentation](crate#panics).
+/// thread (by [`ServerHandle::wait`] for a started server); see the
+/// [crate documentation](crate#panics).
 pub trait Handler {
     /// The value stored with each connection ([`Conn::set_context`]); use `()` for none.
     type Context: Send;
@@ -28,6 +61,13 @@ pub trait Handler {
     /// writes can no longer go to the socket directly from inside the callback; so it is
     /// off unless asked for.)
     const PREWRITE: bool = false;
+
+    /// Set to `true` in an implementation that overrides
+    /// [`input_closed`](Handler::input_closed): the event is registered with the library
+    /// only then, because registering it changes what the end of input does. Without it
+    /// (the default), the peer's end of input closes the connection once the output owed
+    /// has left, as in evio 1.0.
+    const INPUT_CLOSED: bool = false;
 
     /// Called once, on the thread that called `serve`, after every address is bound and
     /// before any connection is accepted. Return [`Action::Shutdown`] to stop at once.
@@ -80,6 +120,25 @@ pub trait Handler {
         Action::None
     }
 
+    /// Called when the connection's pending output ([`Conn::pending`]) has fallen to its
+    /// low watermark after it had passed the high watermark: the moment for a producer that
+    /// paused (because `pending` was high) to go on. Output and action apply as for
+    /// [`data`](Handler::data). See [`Server::watermarks`] and [`Conn::set_watermarks`].
+    fn drained(&self, conn: &mut Conn<Self::Context>) -> Action {
+        let _ = conn;
+        Action::None
+    }
+
+    /// Called when the peer has shut down its sending side (end of input), if
+    /// [`INPUT_CLOSED`](Handler::INPUT_CLOSED) is `true`. The connection then stays open
+    /// for output: a proxy can pass the end on ([`Conn::shutdown_write`]) and a server can
+    /// still answer. Return [`Action::Close`] (the default) to close it once its output has
+    /// left; after [`Conn::shutdown_write`] it closes by itself once its output has left.
+    fn input_closed(&self, conn: &mut Conn<Self::Context>) -> Action {
+        let _ = conn;
+        Action::Close
+    }
+
     /// Called on the first loop right after `serving`, then again after `*delay`, which is
     /// one second on entry; set it to choose the next delay (zero: on the next loop turn;
     /// [`Duration::MAX`]: never again).
@@ -91,6 +150,23 @@ pub trait Handler {
         *delay = Duration::MAX;
         Action::None
     }
+}
+
+/// Forwards every event to `H`; `serve(&handler, …)` runs on this.
+impl<H: Handler> Handler for &H {
+    type Context = H::Context;
+    const PREWRITE: bool = H::PREWRITE;
+    const INPUT_CLOSED: bool = H::INPUT_CLOSED;
+    forward_events!();
+}
+
+/// Forwards every event to `H`: a handler shared with the rest of the program, e.g. given
+/// to [`Server::start`] while the caller keeps a clone to read its state.
+impl<H: Handler> Handler for Arc<H> {
+    type Context = H::Context;
+    const PREWRITE: bool = H::PREWRITE;
+    const INPUT_CLOSED: bool = H::INPUT_CLOSED;
+    forward_events!();
 }
 
 /// The running server, as seen from [`Handler::serving`]: the bound addresses and the
@@ -147,27 +223,8 @@ impl ServerInfo<'_> {
     /// (`tcp://127.0.0.1:40123`, `unix:///tmp/s.sock`, …), or `None` if out of range.
     pub fn addr_string(&self, index: usize) -> Option<String> {
         let index = c_int::try_from(index).ok()?;
-        let mut buf = vec![0u8; 128];
-        loop {
-            // SAFETY: as above; `buf` has `buf.len()` writable bytes.
-            let n = unsafe {
-                sys::evio_server_addr_string(
-                    self.raw.as_ptr(),
-                    index,
-                    buf.as_mut_ptr() as *mut c_char,
-                    buf.len(),
-                )
-            };
-            if n < 0 {
-                return None;
-            }
-            let n = n as usize;
-            if n < buf.len() {
-                buf.truncate(n);
-                return Some(String::from_utf8_lossy(&buf).into_owned());
-            }
-            buf.resize(n + 1, 0);
-        }
+        // SAFETY: valid during the serving callback, on its thread.
+        unsafe { crate::handle::addr_string(self.raw.as_ptr(), index) }
     }
 }
 
@@ -189,11 +246,12 @@ pub struct SingleLoop;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MultiLoop;
 
-/// Settings of a server, and `serve`.
+/// Settings of a server, then `serve` (run on this thread until shutdown) or `start` (run
+/// in the background, with a [`ServerHandle`] to stop it).
 ///
 /// `Server::new()` runs one loop; [`loops`](Server::loops) turns it into a multi-loop
-/// server (`Server<MultiLoop>`), whose `serve` requires the handler to be `Sync` because
-/// its callbacks then run on several threads at once.
+/// server (`Server<MultiLoop>`), whose `serve` and `start` require the handler to be
+/// `Sync` because its callbacks then run on several threads at once.
 ///
 /// ```no_run
 /// # struct Echo;
@@ -207,9 +265,7 @@ pub struct MultiLoop;
 /// ```
 #[derive(Clone, Copy, Debug)]
 pub struct Server<M = SingleLoop> {
-    num_loops: c_int,
-    load_balance: LoadBalance,
-    engine: Engine,
+    settings: Settings,
     _mode: PhantomData<M>,
 }
 
@@ -223,9 +279,13 @@ impl Server<SingleLoop> {
     /// A server with one event loop and default settings.
     pub fn new() -> Server<SingleLoop> {
         Server {
-            num_loops: 1,
-            load_balance: LoadBalance::Random,
-            engine: Engine::Default,
+            settings: Settings {
+                num_loops: 1,
+                load_balance: LoadBalance::Random,
+                engine: Engine::Default,
+                watermarks: None,
+                output_limit: None,
+            },
             _mode: PhantomData,
         }
     }
@@ -253,7 +313,38 @@ impl Server<SingleLoop> {
         // ordered by the library's thread start and join), and this thread is blocked in
         // evio_serve meanwhile; no other thread can hold `&H` because `H` is not `Sync`.
         // That is the same as moving the handler to the loop thread and back.
-        run(self.settings(), handler, addrs)
+        run(&self.settings, handler, addrs)
+    }
+
+    /// Starts a one-loop server on `addrs` and returns at once with its [`ServerHandle`];
+    /// the loop runs on a thread of its own. `serving` is called on this thread before
+    /// `start` returns.
+    ///
+    /// The server owns `handler` (pass an [`Arc`] to keep a reference of your own) and
+    /// drops it once it has stopped, when the handle is dropped. `addrs` may be empty: a
+    /// server that only runs functions posted to its loop ([`ServerHandle::post`]).
+    ///
+    /// Errors: as for [`serve`](Server::serve); then no callback was called. A panic in
+    /// `serving` (or in a callback that ran before `start` returned) stops the server and
+    /// is resumed here.
+    ///
+    /// ```compile_fail
+    /// // A handler that cannot move to the loop thread does not compile.
+    /// use std::rc::Rc;
+    /// struct NotSend(Rc<()>);
+    /// impl evio::Handler for NotSend { type Context = (); }
+    /// evio::Server::new().start(NotSend(Rc::new(())), &["tcp://127.0.0.1:0"]);
+    /// ```
+    pub fn start<H, S>(&self, handler: H, addrs: &[S]) -> Result<ServerHandle, Error>
+    where
+        H: Handler + Send + 'static,
+        S: AsRef<str>,
+    {
+        // Soundness of `H: Send` without `Sync`, as in `serve`: `serving` runs on this
+        // thread inside evio_server_start, then the one loop thread has the handler (the
+        // library orders the two), and the ServerHandle drops it only after the loop has
+        // been joined. The handle gives no access to it, so it is never shared.
+        start(&self.settings, handler, addrs)
     }
 }
 
@@ -262,9 +353,10 @@ impl<M> Server<M> {
     /// `Sync`.
     pub fn loops(self, n: usize) -> Server<MultiLoop> {
         Server {
-            num_loops: c_int::try_from(n).unwrap_or(c_int::MAX),
-            load_balance: self.load_balance,
-            engine: self.engine,
+            settings: Settings {
+                num_loops: c_int::try_from(n).unwrap_or(c_int::MAX),
+                ..self.settings
+            },
             _mode: PhantomData,
         }
     }
@@ -272,31 +364,46 @@ impl<M> Server<M> {
     /// Runs one event loop per CPU. The handler must then be `Sync`.
     pub fn loops_per_cpu(self) -> Server<MultiLoop> {
         Server {
-            num_loops: -1,
-            load_balance: self.load_balance,
-            engine: self.engine,
+            settings: Settings {
+                num_loops: -1,
+                ..self.settings
+            },
             _mode: PhantomData,
         }
     }
 
     /// How new connections are spread over the loops (default [`LoadBalance::Random`]).
     pub fn load_balance(mut self, lb: LoadBalance) -> Self {
-        self.load_balance = lb;
+        self.settings.load_balance = lb;
         self
     }
 
     /// The engine for the whole server (default [`Engine::Default`]; see [`Engine`]).
     pub fn engine(mut self, engine: Engine) -> Self {
-        self.engine = engine;
+        self.settings.engine = engine;
         self
     }
 
-    fn settings(&self) -> Settings {
-        Settings {
-            num_loops: self.num_loops,
-            load_balance: self.load_balance,
-            engine: self.engine,
-        }
+    /// The watermarks of every connection (each can change its own with
+    /// [`Conn::set_watermarks`]): with more than `high` bytes of pending output a
+    /// connection stops being read, and it is read again, and [`Handler::drained`] is
+    /// called, once at most `low` bytes are pending. The defaults are 256 KiB and 1 MiB.
+    ///
+    /// `serve` and `start` fail with `EVIO_EINVAL` unless `0 < high` and `low <= high`.
+    pub fn watermarks(mut self, low: usize, high: usize) -> Self {
+        self.settings.watermarks = Some((low, high));
+        self
+    }
+
+    /// The hard limit on every connection's pending output (`None`, the default: no
+    /// limit); each can change its own with [`Conn::set_output_limit`]. A write past it
+    /// fails with `EVIO_ENOBUFS` and closes the connection after the callback, instead of
+    /// letting a peer that does not read make the output grow without end.
+    ///
+    /// `serve` and `start` fail with `EVIO_EINVAL` for `Some(0)`.
+    pub fn output_limit(mut self, limit: Option<usize>) -> Self {
+        self.settings.output_limit = limit;
+        self
     }
 }
 
@@ -309,7 +416,18 @@ impl Server<MultiLoop> {
         H: Handler + Sync,
         S: AsRef<str>,
     {
-        run(self.settings(), handler, addrs)
+        run(&self.settings, handler, addrs)
+    }
+
+    /// Starts the server on `addrs`, every loop on a thread of its own, and returns its
+    /// [`ServerHandle`]; see [`Server::<SingleLoop>::start`](Server::start). Callbacks run
+    /// on several loop threads at once, hence `H: Sync`.
+    pub fn start<H, S>(&self, handler: H, addrs: &[S]) -> Result<ServerHandle, Error>
+    where
+        H: Handler + Send + Sync + 'static,
+        S: AsRef<str>,
+    {
+        start(&self.settings, handler, addrs)
     }
 }
 
@@ -322,38 +440,102 @@ where
     Server::new().serve(handler, addrs)
 }
 
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    num_loops: c_int,
+    load_balance: LoadBalance,
+    engine: Engine,
+    watermarks: Option<(usize, usize)>,
+    output_limit: Option<usize>,
+}
+
+impl Settings {
+    fn check(&self) -> Result<(), Error> {
+        if let Some((low, high)) = self.watermarks {
+            if high == 0 || low > high {
+                return Err(Error::new(
+                    sys::EVIO_EINVAL,
+                    format!("watermarks ({low}, {high}): want 0 < high and low <= high"),
+                ));
+            }
+        }
+        if self.output_limit == Some(0) {
+            return Err(Error::new(
+                sys::EVIO_EINVAL,
+                "output limit of 0 bytes (use None for no limit)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The callback table for `shared`, which must outlive every callback.
+    fn events<H: Handler>(&self, shared: &Shared<H>) -> sys::evio_events {
+        let mut ev = sys::evio_events::new();
+        ev.udata = shared as *const Shared<H> as *mut c_void;
+        ev.num_loops = self.num_loops;
+        ev.load_balance = self.load_balance.to_raw();
+        ev.engine = self.engine.to_raw();
+        ev.serving = Some(on_serving::<H>);
+        ev.opened = Some(on_opened::<H>);
+        ev.closed = Some(on_closed::<H>);
+        ev.detached = Some(on_detached::<H>);
+        ev.prewrite = if H::PREWRITE {
+            Some(on_prewrite::<H>)
+        } else {
+            None
+        };
+        ev.data = Some(on_data::<H>);
+        ev.tick = Some(on_tick::<H>);
+        // Registering `drained` changes nothing but the call itself, so it always is.
+        ev.drained = Some(on_drained::<H>);
+        ev.input_closed = if H::INPUT_CLOSED {
+            Some(on_input_closed::<H>)
+        } else {
+            None
+        };
+        if let Some((low, high)) = self.watermarks {
+            // A low watermark of 0 reads as "the default" in evio_events; it is set on each
+            // connection instead (Shared::conn_watermarks).
+            ev.low_watermark = low;
+            ev.high_watermark = high;
+        }
+        ev.output_limit = self.output_limit.unwrap_or(0);
+        ev
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Trampolines
 
 /// What every callback receives as `udata`.
-struct Shared<'h, H> {
-    handler: &'h H,
+struct Shared<H> {
+    /// `&H` for `serve`, the handler itself for `start`.
+    handler: H,
     /// Per address index: whether it is a UDP address.
     udp: Vec<bool>,
-    /// Set once a callback panicked: the server is shutting down.
-    panicked: AtomicBool,
-    /// The first panic's payload, resumed by `run`.
-    panic: Mutex<Option<Box<dyn Any + Send + 'static>>>,
+    /// Caught panics; shared with the functions posted to the loops.
+    sink: Arc<Sink>,
+    /// Watermarks set on each connection in `opened`: only a low watermark of 0, which
+    /// `evio_events` cannot express.
+    conn_watermarks: Option<(usize, usize)>,
 }
 
-impl<H: Handler> Shared<'_, H> {
-    fn panicked(&self) -> bool {
-        self.panicked.load(Ordering::Acquire)
+impl<H: Handler> Shared<H> {
+    fn new<S: AsRef<str>>(handler: H, addrs: &[S], settings: &Settings) -> Shared<H> {
+        Shared {
+            handler,
+            udp: addrs.iter().map(|a| is_udp_addr(a.as_ref())).collect(),
+            sink: Arc::new(Sink::new()),
+            conn_watermarks: settings.watermarks.filter(|&(low, _)| low == 0),
+        }
     }
 
-    fn record_panic(&self, payload: Box<dyn Any + Send + 'static>) {
-        let mut slot = match self.panic.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        if slot.is_none() {
-            *slot = Some(payload);
-        } else {
-            // Only the first panic is resumed; dropping another payload could itself panic
-            // here, inside a callback, so it is leaked.
-            std::mem::forget(payload);
-        }
-        self.panicked.store(true, Ordering::Release);
+    fn panicked(&self) -> bool {
+        self.sink.panicked()
+    }
+
+    fn record_panic(&self, payload: Payload) {
+        self.sink.record(payload);
     }
 
     /// Runs `f`, catching a panic (then: recorded, and the server shuts down).
@@ -381,8 +563,9 @@ impl<H: Handler> Shared<'_, H> {
     unsafe fn conn(&self, conn: *mut sys::evio_conn) -> Option<Conn<H::Context>> {
         let raw = NonNull::new(conn)?;
         let udp = self.is_udp(conn);
-        // SAFETY: per this function's contract; contexts are only set by Conn.
-        Some(unsafe { Conn::from_raw(raw, udp) })
+        // SAFETY: per this function's contract; contexts are only set by Conn; the sink
+        // lives as long as `self`.
+        Some(unsafe { Conn::from_raw(raw, udp, NonNull::from(&*self.sink)) })
     }
 
     /// Drops a connection's context, catching a panic from its Drop.
@@ -394,10 +577,10 @@ impl<H: Handler> Shared<'_, H> {
 }
 
 /// # Safety
-/// `udata` is the `Shared<H>` that `run` passed, alive for the whole evio_serve call.
-unsafe fn shared<'a, H: Handler>(udata: *mut c_void) -> &'a Shared<'a, H> {
+/// `udata` is the `Shared<H>` that `run` or `start` passed, alive while any callback runs.
+unsafe fn shared<'a, H: Handler>(udata: *mut c_void) -> &'a Shared<H> {
     // SAFETY: per the function's contract.
-    unsafe { &*(udata as *const Shared<'a, H>) }
+    unsafe { &*(udata as *const Shared<H>) }
 }
 
 unsafe extern "C" fn on_serving<H: Handler>(
@@ -422,6 +605,7 @@ unsafe extern "C" fn on_opened<H: Handler>(
 ) -> sys::evio_action {
     // SAFETY: udata is our Shared; conn is valid during this call, on this thread.
     let sh = unsafe { shared::<H>(udata) };
+    let _on_loop = sh.sink.enter();
     let Some(mut c) = (unsafe { sh.conn(conn) }) else {
         return sys::EVIO_NONE;
     };
@@ -432,6 +616,10 @@ unsafe extern "C" fn on_opened<H: Handler>(
     // can be lent directly (no copy into a per-connection buffer).
     // SAFETY: valid connection, loop thread.
     unsafe { sys::evio_conn_set_reuse_input(c.raw(), 1) };
+    if let Some((low, high)) = sh.conn_watermarks {
+        // SAFETY: as above (the values were checked when the server started).
+        unsafe { sys::evio_conn_set_watermarks(c.raw(), low, high) };
+    }
     sh.guard(|| sh.handler.opened(&mut c))
 }
 
@@ -442,6 +630,7 @@ unsafe extern "C" fn on_closed<H: Handler>(
 ) -> sys::evio_action {
     // SAFETY: as in on_opened.
     let sh = unsafe { shared::<H>(udata) };
+    let _on_loop = sh.sink.enter();
     let Some(mut c) = (unsafe { sh.conn(conn) }) else {
         return sys::EVIO_NONE;
     };
@@ -462,6 +651,7 @@ unsafe extern "C" fn on_detached<H: Handler>(
 ) -> sys::evio_action {
     // SAFETY: as in on_opened.
     let sh = unsafe { shared::<H>(udata) };
+    let _on_loop = sh.sink.enter();
     // SAFETY: the fd is handed over to us by the detached callback.
     let socket = (fd >= 0).then(|| DetachedSocket::from_fd(unsafe { owned_fd(fd) }));
     let Some(mut c) = (unsafe { sh.conn(conn) }) else {
@@ -485,6 +675,7 @@ unsafe extern "C" fn on_detached<H: Handler>(
 unsafe extern "C" fn on_prewrite<H: Handler>(conn: *mut sys::evio_conn, udata: *mut c_void) {
     // SAFETY: as in on_opened.
     let sh = unsafe { shared::<H>(udata) };
+    let _on_loop = sh.sink.enter();
     let Some(mut c) = (unsafe { sh.conn(conn) }) else {
         return;
     };
@@ -496,12 +687,18 @@ unsafe extern "C" fn on_prewrite<H: Handler>(conn: *mut sys::evio_conn, udata: *
         Action::None
     }) == sys::EVIO_SHUTDOWN
     {
-        // prewrite cannot return an action: wake the connection so that the next
-        // callback (data, which sees the panic) shuts the server down. For a UDP sender
-        // (no wake) the next callback of any kind does it (the next datagram, or a tick if
-        // the handler has one).
-        // SAFETY: valid connection; wake may be called from the loop thread.
-        unsafe { sys::evio_conn_wake(c.raw()) };
+        // prewrite cannot return an action: stop a started server through its handle,
+        // else wake the connection so that the next callback (data, which sees the panic)
+        // shuts the server down. For a UDP sender (no wake) the next callback of any kind
+        // does it (the next datagram, or a tick if the handler has one).
+        // SAFETY: on the loop; valid connection.
+        unsafe {
+            sh.sink.halt(if c.is_udp() {
+                std::ptr::null_mut()
+            } else {
+                c.raw()
+            })
+        };
     }
     if c.is_udp() {
         // A UDP sender lives for one datagram: a context set here goes now too.
@@ -517,6 +714,7 @@ unsafe extern "C" fn on_data<H: Handler>(
 ) -> sys::evio_action {
     // SAFETY: as in on_opened.
     let sh = unsafe { shared::<H>(udata) };
+    let _on_loop = sh.sink.enter();
     let Some(mut c) = (unsafe { sh.conn(conn) }) else {
         return sys::EVIO_NONE;
     };
@@ -541,12 +739,45 @@ unsafe extern "C" fn on_data<H: Handler>(
     action
 }
 
+unsafe extern "C" fn on_drained<H: Handler>(
+    conn: *mut sys::evio_conn,
+    udata: *mut c_void,
+) -> sys::evio_action {
+    // SAFETY: as in on_opened.
+    let sh = unsafe { shared::<H>(udata) };
+    let _on_loop = sh.sink.enter();
+    let Some(mut c) = (unsafe { sh.conn(conn) }) else {
+        return sys::EVIO_NONE;
+    };
+    if sh.panicked() {
+        return sys::EVIO_SHUTDOWN;
+    }
+    sh.guard(|| sh.handler.drained(&mut c))
+}
+
+unsafe extern "C" fn on_input_closed<H: Handler>(
+    conn: *mut sys::evio_conn,
+    udata: *mut c_void,
+) -> sys::evio_action {
+    // SAFETY: as in on_opened.
+    let sh = unsafe { shared::<H>(udata) };
+    let _on_loop = sh.sink.enter();
+    let Some(mut c) = (unsafe { sh.conn(conn) }) else {
+        return sys::EVIO_CLOSE;
+    };
+    if sh.panicked() {
+        return sys::EVIO_SHUTDOWN;
+    }
+    sh.guard(|| sh.handler.input_closed(&mut c))
+}
+
 unsafe extern "C" fn on_tick<H: Handler>(
     delay_ns: *mut i64,
     udata: *mut c_void,
 ) -> sys::evio_action {
     // SAFETY: udata is our Shared.
     let sh = unsafe { shared::<H>(udata) };
+    let _on_loop = sh.sink.enter();
     if sh.panicked() || delay_ns.is_null() {
         return if sh.panicked() {
             sys::EVIO_SHUTDOWN
@@ -571,68 +802,80 @@ fn is_udp_addr(addr: &str) -> bool {
     }
 }
 
-struct Settings {
-    num_loops: c_int,
-    load_balance: LoadBalance,
-    engine: Engine,
+/// The addresses as C strings (a NUL byte inside one is an error).
+fn c_addrs<S: AsRef<str>>(addrs: &[S]) -> Result<Vec<CString>, Error> {
+    addrs
+        .iter()
+        .map(|a| {
+            let a = a.as_ref();
+            CString::new(a).map_err(|_| {
+                Error::new(
+                    sys::EVIO_EINVAL,
+                    format!("{}: address contains a NUL byte", a.escape_debug()),
+                )
+            })
+        })
+        .collect()
 }
 
 fn run<H: Handler, S: AsRef<str>>(
-    settings: Settings,
+    settings: &Settings,
     handler: &H,
     addrs: &[S],
 ) -> Result<(), Error> {
-    let mut c_addrs = Vec::with_capacity(addrs.len());
-    for a in addrs {
-        let a = a.as_ref();
-        match CString::new(a) {
-            Ok(c) => c_addrs.push(c),
-            Err(_) => {
-                return Err(Error::new(
-                    sys::EVIO_EINVAL,
-                    format!("{}: address contains a NUL byte", a.escape_debug()),
-                ))
-            }
-        }
-    }
+    settings.check()?;
+    let c_addrs = c_addrs(addrs)?;
     let ptrs: Vec<*const c_char> = c_addrs.iter().map(|c| c.as_ptr()).collect();
-
-    let shared = Shared {
-        handler,
-        udp: addrs.iter().map(|a| is_udp_addr(a.as_ref())).collect(),
-        panicked: AtomicBool::new(false),
-        panic: Mutex::new(None),
-    };
-
-    let mut ev = sys::evio_events::new();
-    ev.udata = &shared as *const Shared<'_, H> as *mut c_void;
-    ev.num_loops = settings.num_loops;
-    ev.load_balance = settings.load_balance.to_raw();
-    ev.engine = settings.engine.to_raw();
-    ev.serving = Some(on_serving::<H>);
-    ev.opened = Some(on_opened::<H>);
-    ev.closed = Some(on_closed::<H>);
-    ev.detached = Some(on_detached::<H>);
-    ev.prewrite = if H::PREWRITE {
-        Some(on_prewrite::<H>)
-    } else {
-        None
-    };
-    ev.data = Some(on_data::<H>);
-    ev.tick = Some(on_tick::<H>);
+    let shared = Shared::new(handler, addrs, settings);
+    let ev = settings.events(&shared);
 
     // SAFETY: `ev` is a valid table whose udata (`shared`) and addresses outlive the
-    // call; evio_serve joins every loop thread before returning, so no callback (and no
-    // use of `shared` or `handler`) happens after it.
+    // call; evio_serve joins every loop thread, and runs every function posted to them,
+    // before returning, so no callback (and no use of `shared` or `handler`) happens
+    // after it.
     let rc = unsafe { sys::evio_serve(&ev, ptrs.as_ptr(), ptrs.len()) };
     let result = Error::check(rc).map(drop);
 
-    let payload = match shared.panic.into_inner() {
-        Ok(p) => p,
-        Err(p) => p.into_inner(),
-    };
-    if let Some(p) = payload {
+    if let Some(p) = shared.sink.take() {
         resume_unwind(p);
     }
     result
+}
+
+fn start<H, S>(settings: &Settings, handler: H, addrs: &[S]) -> Result<ServerHandle, Error>
+where
+    H: Handler + Send + 'static,
+    S: AsRef<str>,
+{
+    settings.check()?;
+    let c_addrs = c_addrs(addrs)?;
+    let ptrs: Vec<*const c_char> = c_addrs.iter().map(|c| c.as_ptr()).collect();
+    // Boxed: the callbacks keep its address until the handle has waited for the loops.
+    let shared = Box::new(Shared::new(handler, addrs, settings));
+    let ev = settings.events(&*shared);
+
+    let mut raw: *mut sys::evio_server = std::ptr::null_mut();
+    // SAFETY: `ev` and the addresses are valid for the call (both are copied or read
+    // during it); `shared` lives in the returned handle until after evio_server_wait.
+    let rc = unsafe { sys::evio_server_start(&ev, ptrs.as_ptr(), ptrs.len(), &mut raw) };
+    if rc < 0 {
+        // Nothing was started and no callback was called: `shared` can go.
+        return Err(Error::last(rc));
+    }
+    let Some(raw) = NonNull::new(raw) else {
+        return Err(Error::new(
+            sys::EVIO_EIO,
+            "evio_server_start returned no server",
+        ));
+    };
+    let sink = shared.sink.clone();
+    sink.set_server(raw.as_ptr());
+    // SAFETY: `raw` is a fresh handle from evio_server_start whose callbacks use `shared`.
+    let handle = unsafe { ServerHandle::from_started(raw, sink, shared) };
+    if handle.panicked() {
+        // `serving` panicked (or a callback right after it): the server is stopping; wait
+        // for it here and resume the panic, as `serve` would.
+        let _ = handle.wait();
+    }
+    Ok(handle)
 }
