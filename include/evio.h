@@ -425,6 +425,9 @@ EVIO_EXPORT int evio_server_addr_string(const evio_server *server, int index, ch
  * posts work to its loops (and, later, dials out). If `serving` returns ::EVIO_SHUTDOWN
  * (or calls evio_server_stop()) the server stops at once; the handle is still returned.
  *
+ * @param events the callbacks and settings; copied.
+ * @param addrs  `naddrs` address strings (see evio_serve()); read during the call only.
+ * @param naddrs number of addresses; 0 is allowed.
  * @param server receives the handle, valid until evio_server_free().
  * @return 0, or a negative `EVIO_E…` code: then nothing was started, no callback was
  *         called and `*server` is left as it was.
@@ -783,6 +786,7 @@ EVIO_EXPORT int evio_conn_resume_read(evio_conn *conn);
 /**
  * @brief How many bytes of output the socket has not taken yet (written with
  *        evio_conn_write() or taken from evio_conn_send()).
+ * @param conn the connection.
  * @param bytes receives the count. @since 1.1
  */
 EVIO_EXPORT int evio_conn_pending(evio_conn *conn, size_t *bytes);
