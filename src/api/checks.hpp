@@ -77,17 +77,8 @@ inline const evio::Server *as_server(const evio_server *h) noexcept {
     return as_server(const_cast<evio_server *>(h));
 }
 
-template <class F> int64_t guarded64(F &&f) noexcept {
-    try {
-        return f();
-    } catch (const std::bad_alloc &) {
-        return fail(EVIO_ENOMEM, "out of memory");
-    } catch (...) {
-        return fail(EVIO_EIO, "internal error");
-    }
-}
-
-template <class F> int guarded(F &&f) noexcept {
+/// Runs `f`, turning any exception into a code (f returns int, or int64_t for timer ids).
+template <class F> auto guarded(F &&f) noexcept -> decltype(f()) {
     try {
         return f();
     } catch (const std::bad_alloc &) {

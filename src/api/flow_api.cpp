@@ -23,7 +23,7 @@ EVIO_EXPORT int64_t evio_timer_start(evio_conn *conn, int64_t delay_ns, evio_tim
     } else if (loop == nullptr) {
         return fail(EVIO_EPERM, "evio_timer_start: not on a loop thread");
     }
-    return guarded64([&] { return loop->start_timer(evio::from_handle(conn), delay_ns, fn, arg); });
+    return guarded([&] { return loop->start_timer(evio::from_handle(conn), delay_ns, fn, arg); });
 }
 
 EVIO_EXPORT int evio_timer_cancel(int64_t timer) {

@@ -36,6 +36,18 @@ int neg_errno() noexcept {
     return 0;
 }
 
+/// An fd from a call that could not make it non-blocking and close-on-exec itself: does it
+/// now, or closes it. Returns the fd or -errno.
+[[maybe_unused]] int finish_fd(int fd) noexcept {
+    if (fd < 0)
+        return neg_errno();
+    if (int rc = make_nonblocking_cloexec(fd)) {
+        ::close(fd);
+        return rc;
+    }
+    return fd;
+}
+
 int set_int_option(int fd, int level, int name, int value) noexcept {
     return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : neg_errno();
 }
@@ -47,14 +59,7 @@ int open_socket(int family, int type) noexcept {
     int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     return fd < 0 ? neg_errno() : fd;
 #else
-    int fd = ::socket(family, type, 0);
-    if (fd < 0)
-        return neg_errno();
-    if (int rc = make_nonblocking_cloexec(fd)) {
-        ::close(fd);
-        return rc;
-    }
-    return fd;
+    return finish_fd(::socket(family, type, 0));
 #endif
 }
 
@@ -65,14 +70,7 @@ int accept(int listen_fd, sockaddr_storage *peer, socklen_t *peer_len) noexcept 
     int fd = ::accept4(listen_fd, sa, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     return fd < 0 ? neg_errno() : fd;
 #else
-    int fd = ::accept(listen_fd, sa, peer_len);
-    if (fd < 0)
-        return neg_errno();
-    if (int rc = make_nonblocking_cloexec(fd)) {
-        ::close(fd);
-        return rc;
-    }
-    return fd;
+    return finish_fd(::accept(listen_fd, sa, peer_len));
 #endif
 }
 
