@@ -38,7 +38,6 @@ class Loop {
     Mailbox &mailbox() { return *mailbox_; }
     /// Open connections, including those handed over but not yet opened (for balancing).
     std::atomic<int> &load() { return load_; }
-    const char *engine_name() const { return engine_->name(); }
 
     /// Watches a listener (accepting loop only) or a UDP socket. Before run().
     int watch(Listener &l);
@@ -72,6 +71,7 @@ class Loop {
     void on_interrupt();
     void run_work(const Work &w);
     void drop(MailboxItems &items);
+    void refuse(const Handoff &h);
     void end_turn();
     bool should_stop();
     void begin_drain();
@@ -120,6 +120,7 @@ class Loop {
             drop_timer(id);
     }
     void drop_timer(int64_t &id);
+    int arm_timeout(Conn *c, int64_t &slot, Timer::Kind kind, int64_t ns, const char *fn);
     void end_timers(Conn *c);
     void end_loop_timers();
     // tick.cpp

@@ -13,12 +13,10 @@ constexpr size_t kKeepBytes = 1u << 20; // the send arena's memory kept between 
 void Loop::on_interrupt() {
     mailbox_->take(taken_);
     for (const Handoff &h : taken_.handoffs) {
-        if (server_.stopping() || draining_) {
-            os::close(h.fd);
-            load_.fetch_sub(1, std::memory_order_relaxed);
-        } else {
+        if (server_.stopping() || draining_)
+            refuse(h);
+        else
             open_conn(h);
-        }
     }
     taken_.handoffs.clear();
     for (const Work &w : taken_.work)
@@ -58,13 +56,17 @@ void Loop::run_work(const Work &w) {
         c->unref(); // the queue's reference
 }
 
+/// A socket handed over that this loop will not open: closed, and no longer counted.
+void Loop::refuse(const Handoff &h) {
+    os::close(h.fd);
+    load_.fetch_sub(1, std::memory_order_relaxed);
+}
+
 /// Releases posted work that will never run: references, handed-over fds; functions are
 /// told so (EVIO_ENOTCONN) and run once all the same.
 void Loop::drop(MailboxItems &items) {
-    for (const Handoff &h : items.handoffs) {
-        os::close(h.fd);
-        load_.fetch_sub(1, std::memory_order_relaxed);
-    }
+    for (const Handoff &h : items.handoffs)
+        refuse(h);
     items.handoffs.clear();
     for (Conn *c : items.user_wakes) {
         c->user_wake_queued.store(false, std::memory_order_release);

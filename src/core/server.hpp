@@ -34,7 +34,6 @@ class Server {
     void stop(int64_t drain_ns) noexcept;
     /// evio_server_wait(): joins the threads (once), returns the loops' result.
     int wait();
-    bool waited() const { return waited_; }
     /// Whether the calling thread is one of this server's loops.
     bool on_own_loop() const noexcept;
 

@@ -2,6 +2,7 @@
 // are timers of the loop's heap too; the idle one is re-armed lazily (activity only
 // stamps the connection), so input and output cost no heap operation.
 #include <new>
+#include <string>
 
 #include "core/error.hpp"
 #include "core/loop.hpp"
@@ -47,40 +48,40 @@ void Loop::drop_timer(int64_t &id) {
 }
 
 int Loop::set_idle_timeout(Conn *c, int64_t ns) {
-    if (ns < 0)
-        return fail(EVIO_EINVAL, "evio_conn_set_idle_timeout: negative timeout");
-    clear_timer(c->idle_timer);
+    const int64_t before = c->last_active_ns;
+    c->last_active_ns = now_ns(); // the idle time counts from now (the timer is armed after)
+    if (int rc =
+            arm_timeout(c, c->idle_timer, Timer::Kind::Idle, ns, "evio_conn_set_idle_timeout")) {
+        c->last_active_ns = before;
+        return rc;
+    }
     c->idle_timeout_ns = ns;
-    if (ns == 0)
-        return 0;
-    c->last_active_ns = now_ns();
-    c->idle_timer =
-        timers_.add(due_after(c->last_active_ns, ns), Timer::Kind::Idle, c, nullptr, nullptr);
+    return 0;
+}
+
+/// (Re)arms one of a connection's timeouts `ns` from now; 0 only clears it.
+int Loop::arm_timeout(Conn *c, int64_t &slot, Timer::Kind kind, int64_t ns, const char *fn) {
+    if (ns < 0)
+        return fail(EVIO_EINVAL, std::string(fn) + ": negative timeout");
+    clear_timer(slot);
+    if (ns != 0)
+        slot = timers_.add(due_after(now_ns(), ns), kind, c, nullptr, nullptr);
     return 0;
 }
 
 int Loop::set_read_timeout(Conn *c, int64_t ns) {
-    if (ns < 0)
-        return fail(EVIO_EINVAL, "evio_conn_set_read_timeout: negative timeout");
-    clear_timer(c->read_timer);
-    if (ns != 0)
-        c->read_timer =
-            timers_.add(due_after(now_ns(), ns), Timer::Kind::Read, c, nullptr, nullptr);
-    return 0;
+    return arm_timeout(c, c->read_timer, Timer::Kind::Read, ns, "evio_conn_set_read_timeout");
 }
 
 int Loop::set_write_timeout(Conn *c, int64_t ns) {
-    if (ns < 0)
-        return fail(EVIO_EINVAL, "evio_conn_set_write_timeout: negative timeout");
-    clear_timer(c->write_timer);
-    if (ns != 0 && (!c->out.empty() || c->sending))
-        c->write_timer =
-            timers_.add(due_after(now_ns(), ns), Timer::Kind::Write, c, nullptr, nullptr);
-    return 0;
+    if (ns > 0 && c->out.empty() && !c->sending)
+        ns = 0; // nothing pending: nothing to time
+    return arm_timeout(c, c->write_timer, Timer::Kind::Write, ns, "evio_conn_set_write_timeout");
 }
 
 void Loop::run_timers(int64_t now) {
-    // Only the timers due now: one that a callback starts with no delay fires next turn.
+    // At most as many as were armed when it began: callbacks that keep starting timers
+    // with no delay cannot hold the loop here.
     size_t budget = timers_.size();
     while (budget-- > 0) {
         Timer *t = timers_.pop_due(now);
