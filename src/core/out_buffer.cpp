@@ -8,7 +8,7 @@
 namespace evio {
 
 namespace {
-constexpr size_t kFirstChunk = 256;        // a small reply fits; idle memory stays small
+constexpr size_t kFirstChunk = 64;         // a small reply fits; idle memory stays small
 constexpr size_t kLargestChunk = 64 << 10; // growth stops here; kept as spare up to this
 } // namespace
 
@@ -75,18 +75,18 @@ void OutBuffer::append(const void *p, size_t n) {
 }
 
 int OutBuffer::gather(const iovec **iov) {
+    if (first_ == last_) { // the common case: one chunk, described inline (no array)
+        *iov = &one_;
+        if (first_ == nullptr || first_->tail == first_->head)
+            return 0;
+        one_.iov_base = first_->data + first_->head;
+        one_.iov_len = first_->tail - first_->head;
+        return 1;
+    }
     if (iov_ == nullptr) {
         iov_ = static_cast<iovec *>(std::malloc(sizeof(iovec) * kMaxIov));
         if (iov_ == nullptr)
             throw std::bad_alloc();
-    }
-    *iov = iov_;
-    if (first_ == last_) { // the common case: one chunk
-        if (first_ == nullptr || first_->tail == first_->head)
-            return 0;
-        iov_[0].iov_base = first_->data + first_->head;
-        iov_[0].iov_len = first_->tail - first_->head;
-        return 1;
     }
     int n = 0;
     for (Chunk *c = first_; c != nullptr && n < kMaxIov; c = c->next) {

@@ -12,9 +12,9 @@ namespace evio {
 
 class OutBuffer {
   public:
-    /// Buffers one send gathers at most: 9 chunks (256 B doubling to 64 KiB) hold any
+    /// Buffers one send gathers at most: 11 chunks (64 B doubling to 64 KiB) hold any
     /// datagram, which must leave in one send.
-    static constexpr int kMaxIov = 9;
+    static constexpr int kMaxIov = 11;
 
     OutBuffer() = default;
     ~OutBuffer();
@@ -26,7 +26,8 @@ class OutBuffer {
     /// Copies `n` bytes to the end.
     void append(const void *p, size_t n);
     /// Describes the bytes at the front in at most kMaxIov buffers; returns the count
-    /// (0 when empty). The array lives in the buffer and stays valid until the next call.
+    /// (0 when empty). The description lives in the buffer and stays valid until the next
+    /// call.
     int gather(const iovec **iov);
     /// Drops `n` bytes from the front (they were sent).
     void consume(size_t n);
@@ -48,7 +49,8 @@ class OutBuffer {
     Chunk *last_ = nullptr;
     Chunk *spare_ = nullptr;
     size_t size_ = 0;
-    iovec *iov_ = nullptr; ///< kMaxIov entries, made on first gather
+    iovec one_{};          ///< the description of a single chunk (the common case)
+    iovec *iov_ = nullptr; ///< kMaxIov entries, made on the first gather of several chunks
 };
 
 } // namespace evio
