@@ -47,7 +47,7 @@ extern "C" {
  *  library you run against.
  *  @{ */
 #define EVIO_VERSION_MAJOR 1 /**< Major version: changes only with an ABI break. */
-#define EVIO_VERSION_MINOR 1 /**< Minor version: additions. */
+#define EVIO_VERSION_MINOR 2 /**< Minor version: additions. */
 #define EVIO_VERSION_PATCH 0 /**< Patch version: fixes. */
 /** The version as one number: major * 10000 + minor * 100 + patch. */
 #define EVIO_VERSION (EVIO_VERSION_MAJOR * 10000 + EVIO_VERSION_MINOR * 100 + EVIO_VERSION_PATCH)
@@ -103,7 +103,8 @@ extern "C" {
     XX(ENOTCONN, -107, "connection is closed")                                             \
     XX(ETIMEDOUT, -110, "timed out")                                                       \
     XX(ECONNREFUSED, -111, "connection refused")                                           \
-    XX(EHOSTUNREACH, -113, "host is unreachable")
+    XX(EHOSTUNREACH, -113, "host is unreachable")                                          \
+    XX(ECANCELED, -125, "operation canceled (the server stopped first)")
 
 /* One enumerator per row. Doxygen keeps the comment, so each code is documented by its
  * text (docs/Doxyfile.in leaves this helper itself out of the reference). */
@@ -320,12 +321,25 @@ typedef struct evio_events {
      * (evio_conn_set_idle_timeout()); 0: none. @since 1.1
      */
     int64_t idle_timeout_ns;
+
+    /* ---- since 1.2: outbound connections ----------------------------------------------- */
+
+    /**
+     * Called on the dialing loop when a dial (evio_dial(), evio_server_dial()) fails:
+     * `ctx` is the pointer given to the dial and `err` says why (::EVIO_ECONNREFUSED,
+     * ::EVIO_ETIMEDOUT for the connect timeout, ::EVIO_ENOENT for an unknown host,
+     * ::EVIO_ECANCELED when the server stopped first, …). A dial that succeeds calls
+     * `opened` instead, so each accepted dial ends in exactly one of the two. Loop-thread
+     * functions work here (dial again, close the connection that waited for this one).
+     * Only ::EVIO_SHUTDOWN is meaningful as the return value. @since 1.2
+     */
+    evio_action (*dial_failed)(void *ctx, int err, void *udata);
 } evio_events;
 
 /** Initialiser for ::evio_events: sets `size`, zeroes everything else. */
 #define EVIO_EVENTS_INIT                                                                   \
     {sizeof(evio_events), NULL, 0, EVIO_LB_RANDOM, NULL, NULL, NULL, NULL,                  \
-     NULL, NULL, NULL, EVIO_ENGINE_DEFAULT, NULL, NULL, 0, 0, 0, 0}
+     NULL, NULL, NULL, EVIO_ENGINE_DEFAULT, NULL, NULL, 0, 0, 0, 0, NULL}
 
 /**
  * @brief Run a server on one or more addresses until a callback returns ::EVIO_SHUTDOWN.
@@ -831,6 +845,78 @@ EVIO_EXPORT int evio_conn_fd(evio_conn *conn);
 /** @brief Switch `TCP_NODELAY` (on by default for accepted TCP connections): 0 lets the
  *         kernel gather small writes (Nagle). ::EVIO_ENOTSUP if not TCP. @since 1.1 */
 EVIO_EXPORT int evio_conn_set_nodelay(evio_conn *conn, int on);
+/** @} */
+
+/** @name Outbound connections (dial)
+ *  Open a connection to another server from a loop. A dialed connection is a connection
+ *  like an accepted one: `opened`, `data`, `closed`, every action, option, timer, timeout,
+ *  flow-control and half-close call apply to it. It is told apart by
+ *  evio_conn_addr_index(), which is -1 for it, and by its context (evio_conn_context()),
+ *  which is the `ctx` given to the dial when `opened` is called. A dial that fails calls
+ *  ::evio_events.dial_failed with that `ctx` instead. Either way exactly once, for every
+ *  dial the call accepted (returned 0); a dial the call refused calls neither.
+ *
+ *  Addresses: the syntax of evio_serve() (`tcp`, `tcp4`, `tcp6`, `unix`, `udp`, `udp4`,
+ *  `udp6`; the `-net` suffix is accepted and changes nothing: a dial runs on its loop's
+ *  engine). The port must not be 0; an empty host is this machine (`127.0.0.1`, or `::1`
+ *  for `tcp6`/`udp6`); `?reuseport` is refused. A numeric host is used as it is; a host
+ *  name is resolved (getaddrinfo()) on a resolver thread, never on a loop, and its
+ *  addresses are tried in the order the resolver gives (RFC 6724: usually IPv6 first)
+ *  until one connects, within the one timeout. A `udp` dial makes a connected UDP
+ *  socket: each `data` call is one datagram from that peer, and the output of one
+ *  callback leaves as one datagram; ::EVIO_ECONNREFUSED in `closed` when the peer's port
+ *  is closed (an ICMP error).
+ *  @{ */
+
+/**
+ * @brief Options of a dial. Initialise with ::EVIO_DIAL_OPTIONS_INIT (or zero it and set
+ *        `size`); later versions append fields. @since 1.2
+ */
+typedef struct evio_dial_options {
+    /** Must be `sizeof(evio_dial_options)` as compiled by the caller. */
+    size_t size;
+    /** How long resolving and connecting may take, in nanoseconds; past it the dial fails
+     *  with ::EVIO_ETIMEDOUT. 0: the default, ::EVIO_DIAL_TIMEOUT_DEFAULT_NS;
+     *  `INT64_MAX`: no limit but the kernel's. Negative is ::EVIO_EINVAL. */
+    int64_t timeout_ns;
+} evio_dial_options;
+
+/** Initialiser for ::evio_dial_options: the default timeout. @since 1.2 */
+#define EVIO_DIAL_OPTIONS_INIT {sizeof(evio_dial_options), 0}
+
+/** The connect timeout when none is given: 30 seconds. @since 1.2 */
+#define EVIO_DIAL_TIMEOUT_DEFAULT_NS ((int64_t)30 * 1000 * 1000 * 1000)
+
+/**
+ * @brief Dial `addr` from the calling loop: the new connection lives on this loop (with
+ *        the connection whose callback is running, so the two need no locking).
+ * @param addr the address (see the section above); copied.
+ * @param options NULL for the defaults.
+ * @param ctx handed back: as the connection's context in `opened`, or to `dial_failed`.
+ * @return 0 when the dial is under way (then exactly one of `opened` and `dial_failed`
+ *         follows, never inside this call); ::EVIO_EINVAL for a bad address or options,
+ *         ::EVIO_EPERM off a loop thread, ::EVIO_ENOTCONN when the server is stopping.
+ * @par Thread-safety
+ * Loop thread only (in any callback, posted function or timer of the server).
+ * @since 1.2
+ */
+EVIO_EXPORT int evio_dial(const char *addr, const evio_dial_options *options, void *ctx);
+
+/**
+ * @brief Dial `addr` on loop `loop` of a server, from any thread.
+ * @param server a handle from evio_server_start(), or the `serving` callback's server.
+ * @param loop 0 … evio_server_num_loops() - 1, or -1: the calling loop when called on one
+ *        of the server's loops, else the loops in turn.
+ * @param addr, options, ctx as for evio_dial().
+ * @return 0 when the dial is under way (exactly one of `opened` and `dial_failed` follows,
+ *         on that loop); ::EVIO_EINVAL for a bad server, loop, address or options,
+ *         ::EVIO_ENOTCONN when the server has stopped or is stopping.
+ * @par Thread-safety
+ * Any thread, while the handle is valid (until evio_server_free()).
+ * @since 1.2
+ */
+EVIO_EXPORT int evio_server_dial(evio_server *server, int loop, const char *addr,
+                                 const evio_dial_options *options, void *ctx);
 /** @} */
 
 /** @name InputStream

@@ -331,6 +331,7 @@ var errnos = map[int]error{
 	C.EVIO_ETIMEDOUT:     syscall.ETIMEDOUT,
 	C.EVIO_ECONNREFUSED:  syscall.ECONNREFUSED,
 	C.EVIO_EHOSTUNREACH:  syscall.EHOSTUNREACH,
+	C.EVIO_ECANCELED:     syscall.ECANCELED,
 }
 
 // panicError is what Serve returns when an event panicked.

@@ -59,7 +59,7 @@ void Loop::resume_listeners(int64_t now) {
             l->paused = false;
 }
 
-void Loop::open_conn(const Handoff &h) {
+void Loop::open_conn(const Handoff &h, void *context) {
     Conn *c = new (std::nothrow) Conn(h.transport);
     if (c == nullptr) {
         os::close(h.fd);
@@ -73,6 +73,7 @@ void Loop::open_conn(const Handoff &h) {
     c->remote.set(reinterpret_cast<const sockaddr *>(&h.remote), h.remote_len);
     c->loop = this;
     c->mailbox = mailbox_;
+    c->context = context; // a dial's ctx
     c->reading = true;
     c->low_watermark = callbacks_.low_watermark ? callbacks_.low_watermark : kLowWatermark;
     c->high_watermark = callbacks_.high_watermark ? callbacks_.high_watermark : kHighWatermark;

@@ -35,7 +35,7 @@ bool parse_bool(std::string_view v, bool &out) {
     return false;
 }
 
-int parse_query(std::string_view text, std::string_view query, ListenSpec &out) {
+int parse_query(std::string_view text, std::string_view query, ListenSpec &out, Purpose purpose) {
     while (!query.empty()) {
         size_t amp = query.find('&');
         std::string_view part = query.substr(0, amp);
@@ -45,7 +45,9 @@ int parse_query(std::string_view text, std::string_view query, ListenSpec &out) 
         size_t eq = part.find('=');
         std::string_view key = part.substr(0, eq);
         std::string_view val = eq == std::string_view::npos ? "" : part.substr(eq + 1);
-        if (key == "reuseport") {
+        if (key == "reuseport" && purpose == Purpose::Dial) {
+            return bad(text, "reuseport is for listening, not for dialing");
+        } else if (key == "reuseport") {
             if (!parse_bool(val, out.reuseport))
                 return bad(text, "reuseport wants true or false, not \"" + std::string(val) + "\"");
         } else {
@@ -159,6 +161,74 @@ int resolve_host(std::string_view text, const std::string &host, ListenSpec &out
     return 0;
 }
 
+/// This machine, as a dial's empty host means (Go's net.Dial does the same).
+void loopback_address(ListenSpec &out, int family, in_port_t nport) {
+    if (family == AF_INET6) {
+        auto *sin6 = reinterpret_cast<sockaddr_in6 *>(&out.addr);
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_addr = in6addr_loopback;
+        sin6->sin6_port = nport;
+        out.addr_len = sizeof(sockaddr_in6);
+        return;
+    }
+    auto *sin = reinterpret_cast<sockaddr_in *>(&out.addr);
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sin->sin_port = nport;
+    out.addr_len = sizeof(sockaddr_in);
+}
+
+/// A numeric host as it is (true), or false when it is a name to resolve.
+bool numeric_address(const std::string &host, ListenSpec &out, int family, in_port_t nport) {
+    sockaddr_in sin{};
+    sockaddr_in6 sin6{};
+    if (family != AF_INET6 && inet_pton(AF_INET, host.c_str(), &sin.sin_addr) == 1) {
+        sin.sin_family = AF_INET;
+        sin.sin_port = nport;
+        std::memcpy(&out.addr, &sin, sizeof sin);
+        out.addr_len = sizeof sin;
+        return true;
+    }
+    if (family != AF_INET && inet_pton(AF_INET6, host.c_str(), &sin6.sin6_addr) == 1) {
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = nport;
+        std::memcpy(&out.addr, &sin6, sizeof sin6);
+        out.addr_len = sizeof sin6;
+        return true;
+    }
+    return false;
+}
+
+/// A dial's host and port: numeric now, a name for the resolver thread.
+int parse_dial_inet(std::string_view text, std::string_view rest, ListenSpec &out, int family) {
+    std::string_view host, port;
+    in_port_t nport = 0;
+    if (rest.empty())
+        return bad(text, "missing host:port to dial");
+    if (int rc = split_host_port(text, rest, family, host, port))
+        return rc;
+    if (int rc = parse_port(text, port, nport))
+        return rc;
+    if (nport == 0)
+        return bad(text, "port 0 cannot be dialed");
+    out.family = family;
+    out.port = nport;
+    if (host.empty()) {
+        loopback_address(out, family, nport);
+        return 0;
+    }
+    out.host = std::string(host);
+    if (numeric_address(out.host, out, family, nport)) {
+        out.host.clear();
+        return 0;
+    }
+    if (host.find('%') != std::string_view::npos || host.find('\0') != std::string_view::npos)
+        return bad(text, "invalid host \"" + out.host + "\"");
+    if (family == AF_INET && host.find(':') != std::string_view::npos)
+        return bad(text, "an IPv6 address on an IPv4-only network", EVIO_EAFNOSUPPORT);
+    return 0; // a name: resolved later, off the loop
+}
+
 int parse_inet(std::string_view text, std::string_view rest, ListenSpec &out, int family) {
     if (rest.empty())
         rest = ":0"; // "tcp://": every interface, a free port (as Go's net.Listen takes "")
@@ -177,7 +247,7 @@ int parse_inet(std::string_view text, std::string_view rest, ListenSpec &out, in
 
 } // namespace
 
-int parse_address(std::string_view text, ListenSpec &out) {
+int parse_address(std::string_view text, ListenSpec &out, Purpose purpose) {
     out = ListenSpec{};
     out.original = std::string(text);
     if (text.empty())
@@ -193,7 +263,7 @@ int parse_address(std::string_view text, ListenSpec &out) {
         scheme.remove_suffix(4);
     }
     if (size_t q = rest.find('?'); q != std::string_view::npos) {
-        if (int rc = parse_query(text, rest.substr(q + 1), out))
+        if (int rc = parse_query(text, rest.substr(q + 1), out, purpose))
             return rc;
         rest = rest.substr(0, q);
     }
@@ -216,7 +286,43 @@ int parse_address(std::string_view text, ListenSpec &out) {
     }
     if (out.transport == Transport::Unix)
         return parse_unix(text, rest, out);
+    if (purpose == Purpose::Dial)
+        return parse_dial_inet(text, rest, out, family);
     return parse_inet(text, rest, out, family);
+}
+
+int resolve_dial_host(const ListenSpec &spec, std::vector<SockAddr> &out, std::string &why) {
+    addrinfo hints{};
+    hints.ai_family = spec.family;
+    hints.ai_socktype = spec.transport == Transport::Udp ? SOCK_DGRAM : SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    addrinfo *res = nullptr;
+    int rc = getaddrinfo(spec.host.c_str(), nullptr, &hints, &res);
+    if (rc != 0 || res == nullptr) {
+        if (res)
+            freeaddrinfo(res);
+        why = spec.original + ": unknown host \"" + spec.host + "\" (" + gai_strerror(rc) + ")";
+        return rc == EAI_MEMORY ? EVIO_ENOMEM : EVIO_ENOENT;
+    }
+    for (const addrinfo *ai = res; ai != nullptr; ai = ai->ai_next) {
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ai->ai_addrlen > sizeof(sockaddr_storage))
+            continue;
+        SockAddr a{};
+        std::memcpy(&a.addr, ai->ai_addr, ai->ai_addrlen);
+        a.len = static_cast<socklen_t>(ai->ai_addrlen);
+        if (ai->ai_family == AF_INET)
+            reinterpret_cast<sockaddr_in *>(&a.addr)->sin_port = spec.port;
+        else
+            reinterpret_cast<sockaddr_in6 *>(&a.addr)->sin6_port = spec.port;
+        out.push_back(a);
+    }
+    freeaddrinfo(res);
+    if (out.empty()) {
+        why = spec.original + ": host \"" + spec.host + "\" has no IPv4 or IPv6 address";
+        return EVIO_ENOENT;
+    }
+    return 0;
 }
 
 int format_address(const sockaddr *sa, socklen_t len, char *buf, size_t buflen) noexcept {

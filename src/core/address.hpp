@@ -3,14 +3,25 @@
 
 #include <sys/socket.h>
 
+#include <cstdint>
+
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace evio {
 
-enum class Transport { Tcp, Udp, Unix };
+/// What a socket carries. UdpConnected is a dialed UDP socket: connected to one peer and
+/// owned by a connection as a stream socket is (one datagram per read and per flush).
+enum class Transport { Tcp, Udp, Unix, UdpConnected };
 
-/// One parsed listen address. `addr` is resolved and ready for bind().
+/// What an address is parsed for: listening (an empty host is every interface, names are
+/// resolved at once) or dialing (an empty host is this machine, names are left for the
+/// resolver thread, port 0 is refused).
+enum class Purpose { Listen, Dial };
+
+/// One parsed address. `addr` is resolved and ready for bind() or connect(), except for a
+/// dial to a host name: then `host` names it and `addr_len` is 0.
 struct ListenSpec {
     std::string original; ///< the text the user gave, for messages
     std::string scheme;   ///< "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "unix"
@@ -20,13 +31,27 @@ struct ListenSpec {
     bool v6only = false;     ///< tcp6/udp6: refuse IPv4-mapped peers
     bool dual_stack = false; ///< "tcp"/"udp" with an empty host: [::] accepting IPv4 too
     std::string path;        ///< unix socket path
+    std::string host;        ///< a dial's host name, still to resolve (else empty)
+    int family = 0;          ///< AF_INET/AF_INET6 for tcp4/tcp6…, else AF_UNSPEC
+    uint16_t port = 0;       ///< in network byte order (tcp, udp)
     sockaddr_storage addr{};
     socklen_t addr_len = 0;
 };
 
 /// Parses and resolves `text`. Returns 0, or a negative EVIO_E… code after recording a
 /// message that names the address and the problem.
-int parse_address(std::string_view text, ListenSpec &out);
+int parse_address(std::string_view text, ListenSpec &out, Purpose purpose = Purpose::Listen);
+
+/// A socket address of any family.
+struct SockAddr {
+    sockaddr_storage addr;
+    socklen_t len;
+};
+
+/// Resolves the host name of a dial (`spec.host`, `spec.port`) into its addresses, in
+/// the resolver's order. Blocks (getaddrinfo): the resolver thread only. 0 or a negative
+/// EVIO_E… code (ENOENT: unknown host), with `why` set to a message.
+int resolve_dial_host(const ListenSpec &spec, std::vector<SockAddr> &out, std::string &why);
 
 /// Formats an IPv4/IPv6/unix socket address ("1.2.3.4:5", "[::1]:5", "/path").
 /// Returns the full length (as snprintf) or EVIO_EINVAL.

@@ -97,6 +97,7 @@ bool Loop::should_stop() {
 /// each connection as soon as its output has left.
 void Loop::begin_drain() {
     draining_ = true;
+    end_all_dials(); // a connection that is not there yet has nothing to drain
     for (Listener *l : listeners_) {
         engine_->recv_stop(l->io);
         l->paused = false;
@@ -174,7 +175,7 @@ void Loop::dispatch(const Completion &done) {
         on_datagram(*static_cast<UdpSocket *>(done.tag), done);
         break;
     case Op::Connect:
-        assert(false && "no connect is ever submitted yet");
+        on_connect(static_cast<Dial *>(done.tag), done.result);
         break;
     }
 }
@@ -184,6 +185,7 @@ void Loop::shutdown_all(int err) {
     mailbox_->close(left);
     drop(left);
     flush_dirty();
+    end_all_dials();
     while (head_) {
         Conn *c = head_;
         flush(c); // best effort: whatever the socket takes now, in as many sends as it takes

@@ -3,18 +3,21 @@
 // other threads posted: sends, functions, wakes, handed-over sockets),
 // accept.cpp (listeners, new connections), stream.cpp (a connection's input, output,
 // close and detach), flow.cpp (pause, watermarks, half-close asked by the user),
-// udp.cpp (datagrams), tick.cpp (the tick callback).
+// udp.cpp (datagrams), tick.cpp (the tick callback), dial.cpp (outbound connections),
+// timeouts.cpp (timers and connection timeouts).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include <evio.h>
 
 #include "core/bound_socket.hpp"
 #include "core/conn.hpp"
+#include "core/dial.hpp"
 #include "core/mailbox.hpp"
 #include "core/timers.hpp"
 #include "engine/engine.hpp"
@@ -55,6 +58,8 @@ class Loop {
     int set_watermarks(Conn *c, size_t low, size_t high);
     int shutdown_write(Conn *c);
     int close_when_flushed(Conn *c);
+    // dial.cpp: outbound connections (this loop's thread). `spec` parsed for Purpose::Dial.
+    int dial(const ListenSpec &spec, void *ctx, int64_t timeout_ns);
     // timeouts.cpp: timers and connection timeouts (this loop's thread)
     int64_t start_timer(Conn *c, int64_t delay_ns, evio_timer_fn fn, void *arg);
     int cancel_timer(int64_t id);
@@ -87,7 +92,7 @@ class Loop {
     void on_accept(Listener &l, const Completion &done);
     void pause(Listener &l);
     void resume_listeners(int64_t now);
-    void open_conn(const Handoff &h);
+    void open_conn(const Handoff &h, void *context = nullptr);
     void link(Conn *c);
     void unlink(Conn *c);
     // stream.cpp
@@ -105,6 +110,18 @@ class Loop {
     void close_conn(Conn *c, int err);
     void detach_conn(Conn *c);
     void retire(Conn *c);
+    // dial.cpp
+    int start_connect(Dial *d, const SockAddr &a);
+    void connect_next(Dial *d);
+    void close_dial_socket(Dial *d);
+    void on_connect(Dial *d, int result);
+    void on_resolved(const Work &w);
+    void dial_timed_out(Dial *d);
+    void forget_dial(Dial *d);
+    void end_dial(Dial *d, int err);
+    void end_all_dials();
+    void run_posted_dial(const Work &w);
+    void report_dial_refused(void *ctx, int err);
     // udp.cpp
     void on_datagram(UdpSocket &u, const Completion &done);
     // timeouts.cpp
@@ -142,6 +159,8 @@ class Loop {
     Conn *head_ = nullptr;  ///< open connections
     bool draining_ = false; ///< the server is stopping after a drain
     TimerHeap timers_;
+    std::unordered_map<uint64_t, std::unique_ptr<Dial>> dials_; ///< not yet connected
+    uint64_t next_dial_id_ = 1;
     int64_t turn_now_ns_ = 0; ///< the clock when this turn's wait returned
     bool ticking_ = false;
     int64_t next_tick_ns_ = 0;

@@ -25,12 +25,18 @@ bool Mailbox::post_handoff(const Handoff &h) {
 }
 
 bool Mailbox::post_send(Conn *c, const void *buf, size_t len) {
+    return post_work_with_bytes({Work::Kind::Send, c, 0, 0, nullptr, nullptr, nullptr}, buf, len);
+}
+
+bool Mailbox::post_work_with_bytes(Work w, const void *buf, size_t len) {
     return post([&] {
         const size_t at = items_.bytes.size();
         const char *p = static_cast<const char *>(buf);
         items_.bytes.insert(items_.bytes.end(), p, p + len);
+        w.offset = at;
+        w.len = len;
         try {
-            items_.work.push_back({Work::Kind::Send, c, at, len, nullptr, nullptr, nullptr});
+            items_.work.push_back(w);
         } catch (...) {
             items_.bytes.resize(at);
             throw;

@@ -28,14 +28,19 @@ struct Handoff {
     socklen_t remote_len;
 };
 
-/// A posted function or bytes sent to a connection from another thread; done in order.
+/// A posted function, bytes sent to a connection from another thread, a dial asked from
+/// another thread, or a dial's resolved host name; done in order.
 struct Work {
-    enum class Kind : uint8_t { Send, ConnFn, LoopFn } kind;
+    enum class Kind : uint8_t { Send, ConnFn, LoopFn, Dial, Resolved } kind;
     Conn *conn;         ///< Send, ConnFn: holds a reference
-    size_t offset, len; ///< Send: the bytes, in MailboxItems::bytes
+    size_t offset, len; ///< in MailboxItems::bytes: Send's bytes, Dial's address text,
+                        ///< Resolved's addresses (SockAddr array) or failure message
     evio_conn_fn conn_fn;
     evio_loop_fn loop_fn;
-    void *arg;
+    void *arg;              ///< ConnFn, LoopFn: the user's argument; Dial: its ctx
+    int64_t timeout_ns = 0; ///< Dial
+    uint64_t dial_id = 0;   ///< Resolved: which of the loop's dials
+    int status = 0;         ///< Resolved: 0, or the EVIO_E… code of the failure
 };
 
 /// What a loop takes out of its mailbox in one go.
@@ -59,6 +64,8 @@ class Mailbox {
     bool post_handoff(const Handoff &h);
     /// Queues bytes for `c` (which holds a reference for it). Any thread.
     bool post_send(Conn *c, const void *buf, size_t len);
+    /// Queues `w` with `len` bytes of its own (w.offset and w.len are set here). Any thread.
+    bool post_work_with_bytes(Work w, const void *buf, size_t len);
     /// Queues a function (its Work holds the connection's reference, if any). Any thread.
     bool post_work(const Work &w);
 

@@ -51,6 +51,12 @@ void Loop::run_work(const Work &w) {
         w.loop_fn(reinterpret_cast<evio_server *>(&server_), index_, 0, w.arg);
         flush_dirty();
         break;
+    case Work::Kind::Dial:
+        run_posted_dial(w);
+        break;
+    case Work::Kind::Resolved:
+        on_resolved(w);
+        break;
     }
     if (c)
         c->unref(); // the queue's reference
@@ -78,6 +84,8 @@ void Loop::drop(MailboxItems &items) {
             w.conn_fn(c_handle(w.conn), EVIO_ENOTCONN, w.arg);
         else if (w.kind == Work::Kind::LoopFn)
             w.loop_fn(reinterpret_cast<evio_server *>(&server_), index_, EVIO_ENOTCONN, w.arg);
+        else if (w.kind == Work::Kind::Dial) // accepted by evio_server_dial(): ends once
+            report_dial_refused(w.arg, EVIO_ECANCELED);
         if (w.conn)
             w.conn->unref();
     }

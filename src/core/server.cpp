@@ -186,6 +186,18 @@ int Server::wait() {
     return result_;
 }
 
+Loop *Server::dial_loop(int i) noexcept {
+    if (i != -1)
+        return loop(i);
+    if (num_loops_ == 0)
+        return nullptr;
+    Loop *here = Loop::on_this_thread();
+    if (here != nullptr && on_own_loop())
+        return here;
+    unsigned n = next_dial_loop_.fetch_add(1, std::memory_order_relaxed);
+    return loops_[n % static_cast<unsigned>(num_loops_)].get();
+}
+
 bool Server::on_own_loop() const noexcept {
     Loop *here = Loop::on_this_thread();
     for (const auto &l : loops_)

@@ -58,6 +58,9 @@ class Server {
     const sockaddr *addr(int i, socklen_t *len) const;
     int addr_string(int i, char *buf, size_t buflen) const;
     Loop *loop(int i) const { return i >= 0 && i < num_loops_ ? loops_[i].get() : nullptr; }
+    /// The loop a dial asked with `i` runs on: loop i; for -1 the calling loop when it is
+    /// one of this server's, else the loops in turn. Null for a bad index. Any thread.
+    Loop *dial_loop(int i) noexcept;
 
   private:
     static constexpr int64_t kNever = INT64_MAX;
@@ -86,6 +89,7 @@ class Server {
     Balancer balancer_;
     const char *engine_name_ = "";
     int num_loops_ = 0;
+    std::atomic<unsigned> next_dial_loop_{0};
     bool waited_ = false;
     int result_ = 0;
     std::mutex error_mu_;

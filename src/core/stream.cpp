@@ -22,6 +22,8 @@ void Loop::on_recv(Conn *c, const Completion &done) {
     }
     assert(c->state == Conn::State::Open && c->reading);
     if (done.result == 0) {
+        if (c->transport == Transport::UdpConnected)
+            return; // an empty datagram, not an end: UDP has none
         on_input_end(c);
         return;
     }

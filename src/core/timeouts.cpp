@@ -117,8 +117,12 @@ void Loop::fire(Timer *t) {
 void Loop::fire_timeout(Timer *t) {
     Conn *c = t->conn;
     const Timer::Kind kind = t->kind;
+    void *arg = t->arg;
     delete t;
     switch (kind) {
+    case Timer::Kind::Connect:
+        dial_timed_out(static_cast<Dial *>(arg));
+        return;
     case Timer::Kind::Idle: {
         c->idle_timer = 0;
         const int64_t due = due_after(c->last_active_ns, c->idle_timeout_ns);

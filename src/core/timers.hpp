@@ -13,7 +13,7 @@ namespace evio {
 struct Conn;
 
 struct Timer {
-    enum class Kind : uint8_t { User, Idle, Read, Write };
+    enum class Kind : uint8_t { User, Idle, Read, Write, Connect }; ///< Connect: arg is a Dial
     int64_t id;
     int64_t due_ns;
     Kind kind;

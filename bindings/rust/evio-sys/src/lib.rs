@@ -72,6 +72,8 @@ pub const EVIO_ETIMEDOUT: evio_error = -110;
 pub const EVIO_ECONNREFUSED: evio_error = -111;
 /// Host unreachable.
 pub const EVIO_EHOSTUNREACH: evio_error = -113;
+/// Operation canceled (the server stopped first). Since 1.2.
+pub const EVIO_ECANCELED: evio_error = -125;
 
 /// `evio_action`: what the server should do after an event callback returns.
 ///
