@@ -9,8 +9,8 @@ client also exercises "a failed upstream is skipped":
   then reads every byte;
 - half-close: a client sends 4 MiB then its FIN; the whole echo comes back, then the end;
 - 10,000 proxied connections opened and closed: no fd and no memory left behind;
-- redis-cli and redis-benchmark through the proxy to a real redis-server; curl through
-  it to the http example.
+- echo-load (the client built on evio's dial) through it; redis-cli and redis-benchmark
+  through it to a real redis-server; curl through it to the http example.
 
     examples/proxy-test.py BUILD_DIR        (ctest examples.proxy)
 
@@ -195,7 +195,13 @@ try:
     check("10,000 proxied connections: RSS grows < 2 MiB", rss1 - rss0 < 2048,
           f"(RSS {rss0} -> {rss1} KiB)")
 
-    # 5. Real tools through it.
+    # 5. Real tools through it, and evio's own client (it dials on 2 loops).
+    el = subprocess.run([os.path.join(ex, "echo-load"), f"tcp://127.0.0.1:{port}", "--conns", "40",
+                         "--requests", "500", "--size", "1000", "--loops", "2"],
+                        capture_output=True, text=True, timeout=60)
+    check("echo-load (dialing on 2 loops) through the proxy, every byte checked",
+          el.returncode == 0, f"({(el.stdout + el.stderr).strip()[:120]})")
+
     if shutil.which("redis-server") and shutil.which("redis-cli"):
         rport = refused_port()
         rs = subprocess.Popen(["redis-server", "--port", str(rport), "--save", "",
