@@ -503,6 +503,74 @@ static void test_dial_ipv6(void **state) {
     ds_destroy(&st);
 }
 
+/* ---- dials racing a stop: each ends exactly once ---------------------------------------- */
+
+#define RACE_DIALS 200
+static atomic_int race_ends[RACE_DIALS];
+static int race_ctx[RACE_DIALS];
+
+static int race_index(void *ctx) {
+    int *p = ctx;
+    return (p >= race_ctx && p < race_ctx + RACE_DIALS) ? (int)(p - race_ctx) : -1;
+}
+
+static evio_action r_opened(evio_conn *c, void *u) {
+    (void)u;
+    int i = race_index(evio_conn_context(c));
+    TS_CHECK(i >= 0);
+    if (i >= 0)
+        atomic_fetch_add(&race_ends[i], 1);
+    return EVIO_NONE;
+}
+
+static evio_action r_failed(void *ctx, int err, void *u) {
+    (void)u;
+    int i = race_index(ctx);
+    TS_CHECK(i >= 0);
+    TS_CHECKF(err == EVIO_ECANCELED || err == EVIO_ECONNREFUSED, "unexpected %d", err);
+    if (i >= 0)
+        atomic_fetch_add(&race_ends[i], 1);
+    return EVIO_NONE;
+}
+
+static void test_dials_racing_stop_end_once(void **state) {
+    (void)state;
+    int port;
+    int lfd = listen_on(AF_INET, 512, &port);
+    assert_true(lfd >= 0);
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < RACE_DIALS; i++)
+            atomic_store(&race_ends[i], 0);
+        evio_events ev = EVIO_EVENTS_INIT;
+        ev.num_loops = 2;
+        ev.opened = r_opened;
+        ev.dial_failed = r_failed;
+        evio_server *srv = NULL;
+        assert_int_equal(evio_server_start(&ev, NULL, 0, &srv), 0);
+        char numeric[64], named[64];
+        snprintf(numeric, sizeof numeric, "tcp://127.0.0.1:%d", port);
+        snprintf(named, sizeof named, "tcp://localhost:%d", port);
+        for (int i = 0; i < RACE_DIALS; i++)
+            assert_int_equal(evio_server_dial(srv, -1, i % 2 ? named : numeric, NULL, &race_ctx[i]),
+                             0);
+        /* Stop at once (round 0), or after some have connected. */
+        assert_int_equal(evio_server_stop(srv, round % 2 ? 1000000 : 0), 0);
+        assert_int_equal(evio_server_wait(srv), 0);
+        evio_server_free(srv);
+        for (int i = 0; i < RACE_DIALS; i++)
+            if (atomic_load(&race_ends[i]) != 1)
+                fail_msg("round %d: dial %d ended %d times", round, i, atomic_load(&race_ends[i]));
+        /* Empty the listener's queue for the next round. */
+        ts_set_nonblock(lfd, 1);
+        int fd;
+        while ((fd = accept(lfd, NULL, NULL)) >= 0)
+            close(fd);
+        ts_set_nonblock(lfd, 0);
+    }
+    close(lfd);
+    TS_ASSERT_NO_FAILURES();
+}
+
 /* ---- bad input: refused at once, nothing called ---------------------------------------- */
 
 static void test_bad_dials_refused(void **state) {
@@ -557,6 +625,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dial_from_callback_same_loop),
     cmocka_unit_test(test_dial_unix_and_udp),
     cmocka_unit_test(test_dial_ipv6),
+    cmocka_unit_test(test_dials_racing_stop_end_once),
     cmocka_unit_test(test_bad_dials_refused),
 };
 

@@ -59,12 +59,12 @@ void Loop::resume_listeners(int64_t now) {
             l->paused = false;
 }
 
-void Loop::open_conn(const Handoff &h, void *context) {
+int Loop::open_conn(const Handoff &h, void *context) {
     Conn *c = new (std::nothrow) Conn(h.transport);
     if (c == nullptr) {
         os::close(h.fd);
         load_.fetch_sub(1, std::memory_order_relaxed);
-        return;
+        return EVIO_ENOMEM;
     }
     c->io.fd = h.fd;
     c->io.role = Role::Stream;
@@ -80,12 +80,15 @@ void Loop::open_conn(const Handoff &h, void *context) {
     if (c->low_watermark > c->high_watermark)
         c->low_watermark = c->high_watermark;
     c->output_limit.store(callbacks_.output_limit, std::memory_order_relaxed);
-    if (engine_->open(c->io) != 0 || engine_->recv_start(c->io) != 0) {
+    int rc = engine_->open(c->io);
+    if (rc == 0)
+        rc = engine_->recv_start(c->io);
+    if (rc != 0) {
         engine_->cancel(c->io);
         os::close(c->io.fd);
         load_.fetch_sub(1, std::memory_order_relaxed);
         c->unref();
-        return;
+        return rc;
     }
     link(c);
     if (callbacks_.idle_timeout_ns > 0)
@@ -94,6 +97,7 @@ void Loop::open_conn(const Handoff &h, void *context) {
         callback_conn_ = c;
         after_callback(c, checked_action(callbacks_.opened(c_handle(c), callbacks_.udata)));
     }
+    return 0;
 }
 
 void Loop::link(Conn *c) {

@@ -107,7 +107,8 @@ void Loop::on_connect(Dial *d, int result) {
     forget_dial(d);
     if (h.transport == Transport::Tcp)
         os::set_nodelay(h.fd, true);
-    open_conn(h, ctx); // load_ was counted when the dial began
+    if (int rc = open_conn(h, ctx))   // load_ was counted when the dial began
+        report_dial_failure(ctx, rc); // connected, but no connection could be made of it
 }
 
 /// A dial's host name was resolved (or not) on a resolver thread.
@@ -146,10 +147,7 @@ void Loop::end_dial(Dial *d, int err) {
     void *ctx = d->ctx;
     forget_dial(d);
     load_.fetch_sub(1, std::memory_order_relaxed);
-    if (callbacks_.dial_failed &&
-        checked_action(callbacks_.dial_failed(ctx, err, callbacks_.udata)) == EVIO_SHUTDOWN)
-        server_.shutdown();
-    flush_dirty(); // what it wrote to (or closed on) other connections
+    report_dial_failure(ctx, err);
 }
 
 /// The server stops: every dial not finished fails with EVIO_ECANCELED.
@@ -173,14 +171,15 @@ void Loop::run_posted_dial(const Work &w) {
     if (rc == EVIO_ENOTCONN)
         rc = EVIO_ECANCELED; // the server began to stop after the call
     if (rc != 0)             // begun in the caller's view: it must end in dial_failed
-        report_dial_refused(w.arg, rc);
+        report_dial_failure(w.arg, rc);
 }
 
-void Loop::report_dial_refused(void *ctx, int err) {
+/// Tells `dial_failed` (once per dial: every caller ends the dial's life).
+void Loop::report_dial_failure(void *ctx, int err) {
     if (callbacks_.dial_failed &&
         checked_action(callbacks_.dial_failed(ctx, err, callbacks_.udata)) == EVIO_SHUTDOWN)
         server_.shutdown();
-    flush_dirty();
+    flush_dirty(); // what it wrote to (or closed on) other connections
 }
 
 } // namespace evio

@@ -92,7 +92,9 @@ class Loop {
     void on_accept(Listener &l, const Completion &done);
     void pause(Listener &l);
     void resume_listeners(int64_t now);
-    void open_conn(const Handoff &h, void *context = nullptr);
+    /// Opens a connection on a socket (accepted or dialed) and calls `opened`. 0, or an
+    /// EVIO_E… code when it could not (the socket is closed, the load uncounted).
+    int open_conn(const Handoff &h, void *context = nullptr);
     void link(Conn *c);
     void unlink(Conn *c);
     // stream.cpp
@@ -121,7 +123,7 @@ class Loop {
     void end_dial(Dial *d, int err);
     void end_all_dials();
     void run_posted_dial(const Work &w);
-    void report_dial_refused(void *ctx, int err);
+    void report_dial_failure(void *ctx, int err);
     // udp.cpp
     void on_datagram(UdpSocket &u, const Completion &done);
     // timeouts.cpp

@@ -85,7 +85,7 @@ void Loop::drop(MailboxItems &items) {
         else if (w.kind == Work::Kind::LoopFn)
             w.loop_fn(reinterpret_cast<evio_server *>(&server_), index_, EVIO_ENOTCONN, w.arg);
         else if (w.kind == Work::Kind::Dial) // accepted by evio_server_dial(): ends once
-            report_dial_refused(w.arg, EVIO_ECANCELED);
+            report_dial_failure(w.arg, EVIO_ECANCELED);
         if (w.conn)
             w.conn->unref();
     }
