@@ -91,6 +91,9 @@ func newServer(events Events, addrs []string) (*server, error) {
 			return nil, &serveError{msg: fmt.Sprintf("Events.%s is negative (%d)", o.name, o.v), err: syscall.EINVAL}
 		}
 	}
+	if events.IdleTimeout < 0 {
+		return nil, &serveError{msg: fmt.Sprintf("Events.IdleTimeout is negative (%v)", events.IdleTimeout), err: syscall.EINVAL}
+	}
 	s := &server{events: events, addrs: make([]string, len(addrs)), nets: make([]string, len(addrs))}
 	for i, a := range addrs {
 		s.addrs[i] = normalizeQuery(a)
@@ -150,6 +153,8 @@ func (s *server) settings() C.evio_go_settings {
 		low_watermark:  C.size_t(events.LowWatermark),
 		high_watermark: C.size_t(events.HighWatermark),
 		output_limit:   C.size_t(events.OutputLimit),
+		// 0: none (newServer refused a negative one)
+		idle_timeout_ns: C.int64_t(events.IdleTimeout),
 	}
 }
 

@@ -8,8 +8,9 @@
 //
 // Beyond tidwall/evio's API it has [Start], which runs a server without blocking and
 // stops it gracefully ([Started.Stop]), [StreamConn] (implemented by every Conn the
-// events receive: Send and Post from any goroutine, flow control and half-close inside
-// events), and the Drained and InputClosed events.
+// events receive: Send, Post and Close from any goroutine; flow control, half-close,
+// timers and timeouts inside events), [AfterFunc] for timers of a loop, the Drained
+// and InputClosed events, and Events.IdleTimeout.
 //
 // The package needs the C library at build time (cgo with pkg-config: `evio`); see
 // the README for how to point pkg-config at a build tree.
@@ -91,10 +92,11 @@ type Conn interface {
 // syscall.Errno of the reason with errors.Is; once the connection has closed or was
 // detached, that is syscall.ENOTCONN.
 //
-// Send and Post may be called from any goroutine, at any time. The other methods work
-// only inside an event of the connection (Opened, Data, Drained, InputClosed), or in a
-// function given to Post; elsewhere they return an error matching syscall.EPERM (the
-// events run on the loop's thread, and a goroutine started in an event does not).
+// Send, Post and Close may be called from any goroutine, at any time. The other methods
+// work only inside an event of the connection (Opened, Data, Drained, InputClosed), or
+// in a function given to Post or to AfterFunc; elsewhere they return an error matching
+// syscall.EPERM (the events run on the loop's thread, and a goroutine started in an
+// event does not).
 type StreamConn interface {
 	Conn
 
@@ -147,6 +149,36 @@ type StreamConn interface {
 	// lets the kernel gather small writes (Nagle's algorithm). Only for TCP
 	// (syscall.ENOTSUP otherwise).
 	SetNoDelay(on bool) error
+
+	// Close closes the connection once its pending output has been sent, as the Close
+	// action does, for code that has no action to return for it: a timer, a posted
+	// function, another connection's event. Closed then gets a nil error. Unlike the
+	// methods above it may be called from any goroutine: on the connection's loop the
+	// close happens after the running event or function returns; elsewhere it is posted
+	// to the loop (as Post does), after the Sends the calling goroutine made before it.
+	// It returns an error matching syscall.ENOTCONN once the connection has closed.
+	Close() error
+	// AfterFunc starts a timer of the connection: f runs once on its loop after d (as
+	// soon as it can for d <= 0), unless the returned Timer is stopped first; out and
+	// action apply as for Data, and the methods that work inside events work in f. When
+	// the connection closes (or is detached) first, f never runs. A panic in f is
+	// recovered and shuts the server down, as a panic in an event does. An f that starts
+	// the next timer makes a periodic one. Loop only, as the methods above (a nil f gives
+	// an error matching syscall.EINVAL).
+	AfterFunc(d time.Duration, f func(c StreamConn) (out []byte, action Action)) (*Timer, error)
+	// SetIdleTimeout closes the connection, with an error matching syscall.ETIMEDOUT in
+	// Closed, once d passes without input arriving or output leaving; 0 turns it off (the
+	// default is Events.IdleTimeout). A negative d gives an error matching syscall.EINVAL,
+	// as for the other two timeouts.
+	SetIdleTimeout(d time.Duration) error
+	// SetReadTimeout closes the connection (Closed gets syscall.ETIMEDOUT) unless input
+	// arrives within d from now; the next input clears it, so set it again for the next
+	// request, as a read deadline. 0 clears it.
+	SetReadTimeout(d time.Duration) error
+	// SetWriteTimeout closes the connection (Closed gets syscall.ETIMEDOUT) unless all of
+	// its pending output has been sent within d from now; it clears once the output has
+	// left (at once when nothing is pending). 0 clears it.
+	SetWriteTimeout(d time.Duration) error
 }
 
 // LoadBalance sets the load balancing method.
@@ -246,6 +278,11 @@ type Events struct {
 	// StreamConn.SetOutputLimit): output that would pass it closes the connection,
 	// and Closed gets an error matching syscall.ENOBUFS. 0 means no limit.
 	OutputLimit int
+	// IdleTimeout is every connection's idle timeout (see StreamConn.SetIdleTimeout): a
+	// connection on which no input arrives and no output leaves for that long is closed,
+	// and Closed gets an error matching syscall.ETIMEDOUT (a defence against clients that
+	// connect and say nothing). 0 means none.
+	IdleTimeout time.Duration
 }
 
 // Serve starts handling events for the specified addresses, and blocks until an

@@ -261,6 +261,46 @@ int evio_go_conn_post(evio_conn *c, uintptr_t post, uintptr_t server) {
     return rc;
 }
 
+/* What evio_go_timer_start hands the library as arg: two handles. */
+typedef struct evio_go_timer {
+    uintptr_t timer;
+    uintptr_t server;
+} evio_go_timer;
+
+static evio_action tr_timer(evio_conn *c, int status, void *arg) {
+    evio_go_timer t = *(evio_go_timer *)arg;
+    free(arg);
+    uintptr_t saved = enter((void *)t.server);
+    evio_action action = evioGoTimer(c, status, t.timer);
+    leave(saved);
+    return action;
+}
+
+int64_t evio_go_timer_start(evio_conn *conn, int64_t delay_ns, uintptr_t timer, uintptr_t server,
+                            void **arg) {
+    evio_go_timer *t = malloc(sizeof *t);
+    if (t == NULL) {
+        return EVIO_ENOMEM;
+    }
+    t->timer = timer;
+    t->server = server;
+    int64_t id = evio_timer_start(conn, delay_ns, tr_timer, t);
+    if (id < 0) {
+        free(t); /* the library never runs tr_timer then */
+        return id;
+    }
+    *arg = t;
+    return id;
+}
+
+int evio_go_timer_cancel(int64_t id, void *arg) {
+    int rc = evio_timer_cancel(id);
+    if (rc == 0) {
+        free(arg); /* cancelled: tr_timer never runs for it */
+    }
+    return rc;
+}
+
 static void make_events(const evio_go_settings *set, evio_events *ev) {
     unsigned flags = set->flags;
     ev->udata = (void *)set->handle;
@@ -269,6 +309,7 @@ static void make_events(const evio_go_settings *set, evio_events *ev) {
     ev->low_watermark = set->low_watermark;
     ev->high_watermark = set->high_watermark;
     ev->output_limit = set->output_limit;
+    ev->idle_timeout_ns = set->idle_timeout_ns;
     if (flags & EVIO_GO_SERVING) {
         ev->serving = tr_serving;
     }

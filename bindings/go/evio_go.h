@@ -77,6 +77,7 @@ typedef struct evio_go_settings {
     size_t low_watermark;   /* 0: the library's default */
     size_t high_watermark;  /* 0: the library's default */
     size_t output_limit;    /* 0: none */
+    int64_t idle_timeout_ns; /* 0: none */
 } evio_go_settings;
 
 /* Runs evio_serve with the trampolines selected by set->flags; on failure copies
@@ -95,6 +96,18 @@ int evio_go_wait(evio_server *server, char *errbuf, size_t errlen);
 /* evio_conn_post of the Go function whose cgo.Handle is post, for the server whose handle
  * is server: it runs as evioGoPosted(conn, status, post, server). */
 int evio_go_conn_post(evio_conn *c, uintptr_t post, uintptr_t server);
+
+/* evio_timer_start of the Go timer whose cgo.Handle is timer, for the server whose handle
+ * is server, on conn (NULL: a timer of the calling loop). It runs as
+ * evioGoTimer(conn, status, timer) once: when it fires or ends. Returns the timer's id or
+ * a negative code; *arg receives what the library holds for it, which
+ * evio_go_timer_cancel frees. */
+int64_t evio_go_timer_start(evio_conn *conn, int64_t delay_ns, uintptr_t timer,
+                            uintptr_t server, void **arg);
+
+/* evio_timer_cancel(id); when it cancelled (0), also frees arg, which the library will not
+ * hand to evioGoTimer any more. */
+int evio_go_timer_cancel(int64_t id, void *arg);
 
 /* The handle of the server whose callback is running on this thread (the innermost one,
  * for a server started inside another's callback), or 0 outside every callback. */

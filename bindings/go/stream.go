@@ -68,19 +68,38 @@ func (c *conn) Post(fn func(c StreamConn, err error)) {
 		go fn(c, opErr("Post", C.EVIO_ENOTSUP))
 		return
 	}
+	if rc := c.post(fn); rc < 0 { // the library will not run it: we do, once
+		go fn(c, opErr("Post", rc))
+	}
+}
+
+// post hands fn to the connection's loop; on failure (a negative code) it never runs.
+func (c *conn) post(fn func(c StreamConn, err error)) C.int {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.cptr == nil {
-		c.mu.Unlock()
-		go fn(c, opErr("Post", C.EVIO_ENOTCONN))
-		return
+		return C.EVIO_ENOTCONN
 	}
 	h := cgo.NewHandle(&posted{c: c, fn: fn})
 	rc := C.evio_go_conn_post(c.cptr, C.uintptr_t(h), C.uintptr_t(c.s.h))
-	c.mu.Unlock()
-	if rc < 0 { // the library will not run it: we do, once, as the connection is gone
+	if rc < 0 {
 		h.Delete()
-		go fn(c, opErr("Post", rc))
 	}
+	return rc
+}
+
+func (c *conn) Close() error {
+	closeNow := func(cc *C.evio_conn) C.int { return C.evio_conn_close(cc) }
+	err := c.loopCall("Close", closeNow)
+	if e, ok := err.(*opError); !ok || e.code != C.EVIO_EPERM {
+		return err
+	}
+	// Not on the connection's loop: close from there, after this goroutine's Sends.
+	return opErr("Close", c.post(func(sc StreamConn, err error) {
+		if err == nil {
+			sc.(*conn).loopCall("Close", closeNow)
+		}
+	}))
 }
 
 //export evioGoPosted

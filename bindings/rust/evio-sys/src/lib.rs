@@ -116,7 +116,7 @@ pub const EVIO_ENGINE_STD: evio_engine = 2;
 /// `EVIO_VERSION_MAJOR` of the header these declarations were written from.
 pub const EVIO_VERSION_MAJOR: c_int = 1;
 /// `EVIO_VERSION_MINOR` of the header these declarations were written from.
-pub const EVIO_VERSION_MINOR: c_int = 1;
+pub const EVIO_VERSION_MINOR: c_int = 2;
 /// `EVIO_VERSION_PATCH` of the header these declarations were written from.
 pub const EVIO_VERSION_PATCH: c_int = 0;
 /// `EVIO_VERSION`: major * 10000 + minor * 100 + patch.
@@ -172,6 +172,9 @@ pub type evio_drained_fn =
 /// `input_closed` callback (since 1.1).
 pub type evio_input_closed_fn =
     Option<unsafe extern "C" fn(conn: *mut evio_conn, udata: *mut c_void) -> evio_action>;
+/// `dial_failed` callback: `ctx` is the dial's, `err` why it failed (since 1.2).
+pub type evio_dial_failed_fn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, err: c_int, udata: *mut c_void) -> evio_action>;
 
 /// `evio_conn_fn`: a function run on a connection's loop (`evio_conn_post()`), exactly
 /// once. `status` is 0 when the connection is open (the loop-thread-only functions work on
@@ -237,6 +240,9 @@ pub struct evio_events {
     /// Default idle timeout of every connection, in nanoseconds
     /// (`evio_conn_set_idle_timeout()`); 0: none (since 1.1).
     pub idle_timeout_ns: i64,
+    /// Called on the dialing loop when a dial (`evio_dial()`, `evio_server_dial()`) fails,
+    /// with the dial's `ctx`; a dial that succeeds calls `opened` instead (since 1.2).
+    pub dial_failed: evio_dial_failed_fn,
 }
 
 impl evio_events {
@@ -261,6 +267,7 @@ impl evio_events {
             high_watermark: 0,
             output_limit: 0,
             idle_timeout_ns: 0,
+            dial_failed: None,
         }
     }
 }
@@ -294,6 +301,37 @@ impl evio_input_stream {
     }
 }
 
+/// `evio_dial_options`: options of a dial (since 1.2). Create it with
+/// [`evio_dial_options::new`] (the `EVIO_DIAL_OPTIONS_INIT` of C), which sets `size`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct evio_dial_options {
+    /// Must be `size_of::<evio_dial_options>()`.
+    pub size: usize,
+    /// How long resolving and connecting may take, in nanoseconds (then `EVIO_ETIMEDOUT`);
+    /// 0: `EVIO_DIAL_TIMEOUT_DEFAULT_NS`; `i64::MAX`: no limit but the kernel's.
+    pub timeout_ns: i64,
+}
+
+impl evio_dial_options {
+    /// The equivalent of `EVIO_DIAL_OPTIONS_INIT`: the default timeout.
+    pub const fn new() -> Self {
+        evio_dial_options {
+            size: core::mem::size_of::<evio_dial_options>(),
+            timeout_ns: 0,
+        }
+    }
+}
+
+impl Default for evio_dial_options {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `EVIO_DIAL_TIMEOUT_DEFAULT_NS`: the connect timeout when none is given, 30 s (since 1.2).
+pub const EVIO_DIAL_TIMEOUT_DEFAULT_NS: i64 = 30 * 1000 * 1000 * 1000;
+
 impl Default for evio_input_stream {
     fn default() -> Self {
         Self::new()
@@ -305,7 +343,7 @@ impl Default for evio_input_stream {
 #[cfg(target_pointer_width = "64")]
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
-    assert!(size_of::<evio_events>() == 136);
+    assert!(size_of::<evio_events>() == 144);
     assert!(align_of::<evio_events>() == 8);
     assert!(offset_of!(evio_events, size) == 0);
     assert!(offset_of!(evio_events, udata) == 8);
@@ -320,6 +358,8 @@ const _: () = {
     assert!(offset_of!(evio_events, high_watermark) == 112);
     assert!(offset_of!(evio_events, output_limit) == 120);
     assert!(offset_of!(evio_events, idle_timeout_ns) == 128);
+    assert!(offset_of!(evio_events, dial_failed) == 136);
+    assert!(size_of::<evio_dial_options>() == 16);
     assert!(size_of::<evio_input_stream>() == 24);
 };
 
@@ -455,6 +495,24 @@ extern "C" {
     /// callback does, for code that is not its own callback (a posted function, a timer);
     /// it happens after the current callback returns (loop thread only; since 1.1).
     pub fn evio_conn_close(conn: *mut evio_conn) -> c_int;
+
+    /// Dials `addr` from the calling loop: exactly one of `opened` (with `ctx` as the
+    /// connection's context) and `dial_failed` follows when it returns 0 (loop thread only;
+    /// since 1.2). `options` may be NULL.
+    pub fn evio_dial(
+        addr: *const c_char,
+        options: *const evio_dial_options,
+        ctx: *mut c_void,
+    ) -> c_int;
+    /// Dials `addr` on loop `loop_` of a server (-1: the calling loop, else the loops in
+    /// turn), from any thread while the handle is valid (since 1.2).
+    pub fn evio_server_dial(
+        server: *mut evio_server,
+        loop_: c_int,
+        addr: *const c_char,
+        options: *const evio_dial_options,
+        ctx: *mut c_void,
+    ) -> c_int;
     /// The connection's socket, for `setsockopt`/`getsockopt` only; a negative code on
     /// error (loop thread only; since 1.1).
     pub fn evio_conn_fd(conn: *mut evio_conn) -> c_int;

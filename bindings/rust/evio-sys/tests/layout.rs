@@ -24,14 +24,18 @@ int main(void) {
     printf("init.size %zu\n", init.size);
     printf("init.tail_zero %d\n", init.drained == NULL && init.input_closed == NULL &&
            init.low_watermark == 0 && init.high_watermark == 0 && init.output_limit == 0 &&
-           init.idle_timeout_ns == 0);
-    S(evio_events) S(evio_input_stream) S(evio_error) S(evio_action) S(evio_load_balance) S(evio_engine)
+           init.idle_timeout_ns == 0 && init.dial_failed == NULL);
+    evio_dial_options dial = EVIO_DIAL_OPTIONS_INIT;
+    printf("dial.size %zu\n", dial.size);
+    V(EVIO_DIAL_TIMEOUT_DEFAULT_NS)
+    S(evio_events) S(evio_dial_options) S(evio_input_stream) S(evio_error) S(evio_action) S(evio_load_balance) S(evio_engine)
     O(evio_events, size) O(evio_events, udata) O(evio_events, num_loops)
     O(evio_events, load_balance) O(evio_events, serving) O(evio_events, opened)
     O(evio_events, closed) O(evio_events, detached) O(evio_events, prewrite)
     O(evio_events, data) O(evio_events, tick) O(evio_events, engine)
     O(evio_events, drained) O(evio_events, input_closed) O(evio_events, low_watermark)
     O(evio_events, high_watermark) O(evio_events, output_limit) O(evio_events, idle_timeout_ns)
+    O(evio_events, dial_failed) O(evio_dial_options, size) O(evio_dial_options, timeout_ns)
     O(evio_input_stream, buf) O(evio_input_stream, len) O(evio_input_stream, cap)
     V(EVIO_OK)
     V(EVIO_NONE) V(EVIO_DETACH) V(EVIO_CLOSE) V(EVIO_SHUTDOWN)
@@ -92,7 +96,7 @@ fn layout_matches_c_header() {
     assert_eq!(
         get("init.tail_zero"),
         1,
-        "EVIO_EVENTS_INIT zeroes the 1.1 fields"
+        "EVIO_EVENTS_INIT zeroes the fields since 1.1"
     );
     let init = evio_events::new();
     assert!(init.drained.is_none() && init.input_closed.is_none());
@@ -101,6 +105,21 @@ fn layout_matches_c_header() {
         (0, 0, 0)
     );
     assert_eq!(init.idle_timeout_ns, 0);
+    assert!(init.dial_failed.is_none());
+    assert_eq!(get("dial.size"), size_of::<evio_dial_options>() as i64);
+    assert_eq!(
+        evio_dial_options::new().size,
+        size_of::<evio_dial_options>()
+    );
+    assert_eq!(evio_dial_options::new().timeout_ns, 0);
+    assert_eq!(
+        get("EVIO_DIAL_TIMEOUT_DEFAULT_NS"),
+        EVIO_DIAL_TIMEOUT_DEFAULT_NS
+    );
+    assert_eq!(
+        get("evio_dial_options"),
+        size_of::<evio_dial_options>() as i64
+    );
     assert_eq!(evio_events::new().size, size_of::<evio_events>());
     assert_eq!(get("evio_events"), size_of::<evio_events>() as i64);
     assert_eq!(
@@ -142,8 +161,10 @@ fn layout_matches_c_header() {
         low_watermark,
         high_watermark,
         output_limit,
-        idle_timeout_ns
+        idle_timeout_ns,
+        dial_failed
     );
+    off!(evio_dial_options, size, timeout_ns);
     off!(evio_input_stream, buf, len, cap);
 
     macro_rules! val {

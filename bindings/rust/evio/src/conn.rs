@@ -56,6 +56,11 @@ impl<C> Conn<C> {
         self.raw.as_ptr()
     }
 
+    /// `Arc::as_ptr` of the server's panic sink, alive during the callback.
+    pub(crate) fn sink_ptr(&self) -> *const Sink {
+        self.sink.as_ptr()
+    }
+
     /// Queues `buf` for sending. It is written as soon as the callback returns, in one write
     /// with the rest of this callback's output. For UDP, the output of one `data` call goes
     /// back to the sender as one datagram.

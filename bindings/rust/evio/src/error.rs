@@ -81,6 +81,13 @@ impl Error {
         self.code == sys::EVIO_ENOBUFS
     }
 
+    /// Whether this is `EVIO_ETIMEDOUT`: a connection's idle, read or write timeout passed
+    /// ([`Conn::set_idle_timeout`](crate::Conn::set_idle_timeout) and the others), or a
+    /// server's drain deadline ([`ServerHandle::stop`](crate::ServerHandle::stop)).
+    pub fn is_timeout(&self) -> bool {
+        self.code == sys::EVIO_ETIMEDOUT
+    }
+
     /// Whether this is `EVIO_ENOTCONN`: the connection is closed (or was detached), or the
     /// server has stopped.
     pub fn is_not_connected(&self) -> bool {

@@ -90,6 +90,18 @@
 //! [`Conn::shutdown_write`] and, with [`Handler::INPUT_CLOSED`], [`Handler::input_closed`]
 //! for half-closed streams.
 //!
+//! # Timers and timeouts
+//!
+//! On a loop (inside callbacks, posted closures and timers): [`Conn::start_timer`] runs a
+//! closure with the connection after a delay, and [`start_loop_timer`] one of the loop;
+//! each returns a [`TimerId`] whose [`cancel`](TimerId::cancel) says whether it stopped
+//! the timer. A closure is dropped exactly once: after it ran, when cancelled, or (not
+//! called) when its connection closes or the server stops first. [`Conn::set_idle_timeout`]
+//! (default: [`Server::idle_timeout`]), [`Conn::set_read_timeout`] and
+//! [`Conn::set_write_timeout`] close a connection with `EVIO_ETIMEDOUT`
+//! ([`Error::is_timeout`]); [`Conn::close`] closes one after its output, from code that
+//! has no action to return for it.
+//!
 //! # Panics
 //!
 //! A panic in a callback never unwinds into the C library. It is caught, the server shuts
@@ -113,12 +125,14 @@ mod error;
 mod handle;
 mod server;
 mod sink;
+mod timer;
 
 pub use addr::Addr;
 pub use conn::{Conn, ConnSender, DetachedSocket, Waker, Writer};
 pub use error::Error;
 pub use handle::ServerHandle;
 pub use server::{serve, Handler, MultiLoop, Server, ServerInfo, SingleLoop};
+pub use timer::{start_loop_timer, TimerId};
 
 /// The raw C declarations this crate is built on (the `evio-sys` crate).
 pub use evio_sys as sys;

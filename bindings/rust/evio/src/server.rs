@@ -285,6 +285,7 @@ impl Server<SingleLoop> {
                 engine: Engine::Default,
                 watermarks: None,
                 output_limit: None,
+                idle_timeout: None,
             },
             _mode: PhantomData,
         }
@@ -405,6 +406,18 @@ impl<M> Server<M> {
         self.settings.output_limit = limit;
         self
     }
+
+    /// The idle timeout of every connection (`None`, the default: none); each can change
+    /// its own with [`Conn::set_idle_timeout`]. A connection on which no input arrives
+    /// and no output leaves for that long is closed, and [`Handler::closed`] gets an
+    /// `EVIO_ETIMEDOUT` error ([`Error::is_timeout`]): a defence against clients that open
+    /// connections and say nothing.
+    ///
+    /// `serve` and `start` fail with `EVIO_EINVAL` for `Some(Duration::ZERO)`.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.settings.idle_timeout = timeout;
+        self
+    }
 }
 
 impl Server<MultiLoop> {
@@ -447,6 +460,7 @@ struct Settings {
     engine: Engine,
     watermarks: Option<(usize, usize)>,
     output_limit: Option<usize>,
+    idle_timeout: Option<Duration>,
 }
 
 impl Settings {
@@ -463,6 +477,12 @@ impl Settings {
             return Err(Error::new(
                 sys::EVIO_EINVAL,
                 "output limit of 0 bytes (use None for no limit)",
+            ));
+        }
+        if self.idle_timeout == Some(Duration::ZERO) {
+            return Err(Error::new(
+                sys::EVIO_EINVAL,
+                "idle timeout of zero (use None for none)",
             ));
         }
         Ok(())
@@ -500,6 +520,9 @@ impl Settings {
             ev.high_watermark = high;
         }
         ev.output_limit = self.output_limit.unwrap_or(0);
+        ev.idle_timeout_ns = self
+            .idle_timeout
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         ev
     }
 }
@@ -525,7 +548,7 @@ impl<H: Handler> Shared<H> {
         Shared {
             handler,
             udp: addrs.iter().map(|a| is_udp_addr(a.as_ref())).collect(),
-            sink: Arc::new(Sink::new()),
+            sink: Sink::new(),
             conn_watermarks: settings.watermarks.filter(|&(low, _)| low == 0),
         }
     }

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::sys;
 
@@ -43,11 +43,28 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    pub(crate) fn new() -> Sink {
-        Sink {
+    /// A new sink. Always in an `Arc`: [`Sink::current`] and the connections hand out more
+    /// references to it from its address.
+    pub(crate) fn new() -> Arc<Sink> {
+        Arc::new(Sink {
             panicked: AtomicBool::new(false),
             payload: Mutex::new(None),
             server: AtomicPtr::new(ptr::null_mut()),
+        })
+    }
+
+    /// The sink of the server whose callback runs on this thread now (innermost), if any.
+    pub(crate) fn current() -> Option<Arc<Sink>> {
+        let p = CURRENT.with(Cell::get);
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: CURRENT is set only by `enter` for the duration of a callback, whose
+        // caller holds the sink alive, and every sink lives in an Arc (`new`): `p` is
+        // Arc::as_ptr of a live Arc, given one more strong reference owned by the result.
+        unsafe {
+            Arc::increment_strong_count(p);
+            Some(Arc::from_raw(p))
         }
     }
 
