@@ -39,6 +39,39 @@ def fmt(v, digits=1):
     return "–" if v is None else f"{v:.{digits}f}"
 
 
+def fmt_cpu(v):
+    """CPU µs per request: one decimal, three under 1 µs (pub/sub deliveries cost ~0.1)."""
+    return fmt(v, 1 if v is None or v >= 1 else 3)
+
+
+def fmt_sys(v):
+    """Syscalls per request: two decimals, three under 0.1 (pub/sub: ~0.01 per delivery)."""
+    return fmt(v, 2 if v is None or v >= 0.1 else 3)
+
+
+# Groups whose first contender is not a floor of bench/floor-*.c say what it is instead.
+GROUP_NOTES = {
+    "proxy-ping": "The contenders are proxies (one worker thread each, on CPU 1) in front of "
+    "one redis-server, pinned with the client on CPU 0. **direct** is the client talking to a "
+    "redis-server of its own on CPU 1, no proxy: the ratios in parentheses are to it. CPU per "
+    "request is the proxy's own (perf attached to the proxy process); for direct, redis-server's.",
+    "proxy-echo": "The contenders are proxies (one worker thread each, on CPU 1) in front of "
+    "one `floor-echo`, pinned with the client on CPU 0. **direct** is the client talking to a "
+    "`floor-echo` of its own on CPU 1, no proxy: the ratios in parentheses are to it. CPU per "
+    "request (one 64 KiB message there and back) is the proxy's own; for direct, floor-echo's.",
+    "pubsub": "The ratios in parentheses are to **redis** (redis-server, one thread). The "
+    "server process is pinned to CPU 1 (evio's 2 loops share it), the load client to CPU 0. "
+    "CPU per request is the server's CPU per message delivered to one subscriber.",
+    "xsend": "One server process (its loop and its 2 producer threads) pinned to CPU 1, the "
+    "reading client on CPU 0. The ratio in parentheses is to the native engine. CPU per "
+    "request is the whole server process's (producers included) per message.",
+}
+
+
+def is_peer(name):
+    return not name.startswith("evio") and name not in ("floor", "direct")
+
+
 def main():
     raw, out = sys.argv[1], sys.argv[2]
     meta = {}
@@ -109,6 +142,21 @@ def main():
             "rss_idle": med(rss_i), "rss_base": med(rss_b),
         }
 
+    def versus(w, a, b):
+        """Medians over rounds of rate(a)/rate(b) and cpu(a)/cpu(b), same round."""
+        ma, mb = meas.get((w, a), {}), meas.get((w, b), {})
+        rates, cpus = [], []
+        for rnd in set(ma) & set(mb):
+            ra, rb = fnum(ma[rnd]["rate"]), fnum(mb[rnd]["rate"])
+            if ra is not None and rb:
+                rates.append(ra / rb)
+            qa, qb = fnum(ma[rnd]["requests"]), fnum(mb[rnd]["requests"])
+            ca, cb = fnum(ma[rnd]["cpu_ms"]), fnum(mb[rnd]["cpu_ms"])
+            if qa and qb and ca is not None and cb:
+                cpus.append((ca / qa) / (cb / qb))
+        med = lambda v: statistics.median(v) if v else None
+        return med(rates), med(cpus)
+
     def cell(w, c, g):
         st = cstatus.get((g, c))
         if st and st["status"] != "ok":
@@ -138,9 +186,9 @@ def main():
     L.append("## Throughput\n")
     L.append("Median over rounds; in parentheses the median over rounds of the ratio to the "
              "floor **of the same round** (the floor is the least C code serving the workload "
-             "over epoll: `bench/floor-*.c`; it runs first in every round and once more after "
-             "the last, and a round's ratio is taken to the mean of the floor runs before and "
-             "after it). Higher is better.\n")
+             "over epoll: `bench/floor-*.c`, or the first contender of a group that says so; it "
+             "runs first in every round and once more after the last, and a round's ratio is "
+             "taken to the mean of the floor runs before and after it). Higher is better.\n")
     for g in groups:
         cs = contenders[g]
         ws = [(w, label) for gg, w, label in workloads if gg == g and any(
@@ -148,6 +196,8 @@ def main():
         if not ws:
             continue
         L.append(f"### {g}\n")
+        if g in GROUP_NOTES:
+            L.append(GROUP_NOTES[g] + "\n")
         L.append("| workload | " + " | ".join(cs) + " |")
         L.append("|---|" + "---:|" * len(cs))
         for w, label in ws:
@@ -175,9 +225,28 @@ def main():
                     if s["rate"] is None:
                         cells.append("–")
                     else:
-                        cells.append(f"{fmt(s['cpu'])} / {fmt(s['sys'], 2)} / {fmt(s['ectl'], 3)}")
+                        cells.append(f"{fmt_cpu(s['cpu'])} / {fmt_sys(s['sys'])} / {fmt(s['ectl'], 3)}")
                 L.append(f"| {w} | " + " | ".join(cells) + " |")
             L.append("")
+
+    vs_rows = []
+    for g in groups:
+        for w in [w for gg, w, _ in workloads if gg == g]:
+            for p in [c for c in contenders[g] if is_peer(c)]:
+                for e in [c for c in contenders[g] if c == "evio"]:
+                    r, c = versus(w, e, p)
+                    if r is not None:
+                        vs_rows.append((w, e, p, r, c))
+    if vs_rows:
+        L.append("## evio against each peer\n")
+        L.append("Medians over rounds of evio's figure divided by the peer's **in the same "
+                 "round**: throughput (higher is better for evio) and CPU µs per request "
+                 "(lower is better for evio).\n")
+        L.append("| workload | evio | peer | throughput ratio | CPU per request ratio |")
+        L.append("|---|---|---|---:|---:|")
+        for w, e, p, r, c in vs_rows:
+            L.append(f"| {w} | {e} | {p} | {fmt(r, 2)} | {fmt(c, 2)} |")
+        L.append("")
 
     rss_rows = []
     for g, w, label in workloads:
@@ -287,7 +356,7 @@ plot {plots}
             if any(v is not None for v in vals):
                 data.append((w, vals))
         if data:
-            histogram("ratio-" + g, f"{g}: throughput relative to the floor (median of same-round ratios)",
+            histogram("ratio-" + g, f"{g}: throughput relative to {floor[g]} (median of same-round ratios)",
                       "x floor (higher is better)", cs, data)
         if any_perf:
             data = []

@@ -500,6 +500,13 @@ static size_t collect_receivers(const unsigned char *name, size_t len) {
     return n;
 }
 
+/* Runs on a slow subscriber's own loop: it missed a message, so it must not stay open
+ * (it would see a gap); closed as Redis closes a client past its output limit. */
+static void close_slow_subscriber(evio_conn *conn, int status, void *arg) {
+    (void)arg;
+    if (status == 0) evio_conn_close(conn);
+}
+
 static void cmd_publish(const arg *av) {
     outbuf *m = &S.msg;
     m->len = 0;
@@ -523,6 +530,8 @@ static void cmd_publish(const arg *av) {
         evio_conn *to = S.to[i].conn;
         int rc =
             S.to[i].local ? evio_conn_write(to, m->p, m->len) : evio_conn_send(to, m->p, m->len);
+        if (rc == EVIO_ENOBUFS && !S.to[i].local) /* (a local write past it closes it) */
+            evio_conn_post(to, close_slow_subscriber, NULL);
         received += rc == 0; /* ENOBUFS: a slow subscriber, closed for it */
         evio_conn_unref(to);
     }
