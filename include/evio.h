@@ -77,6 +77,7 @@ extern "C" {
  * #define SHOW(name, value, text) printf("EVIO_%s = %d: %s\n", #name, value, text);
  * EVIO_ERRNO_MAP(SHOW)
  * @endcode
+ * @since 1.0
  */
 #define EVIO_ERRNO_MAP(XX)                                                                 \
     XX(EPERM, -1, "operation not permitted on this thread")                                \
@@ -123,6 +124,9 @@ extern "C" {
  * - ::EVIO_ENOTSUP: not supported by this engine, socket type, ….
  * - ::EVIO_ENOTCONN: the connection is closed (or was detached).
  * - ::EVIO_EPIPE: broken pipe: the peer is gone.
+ *
+ * Codes added after 1.0: ::EVIO_ENOBUFS (1.1), ::EVIO_ECANCELED (1.2).
+ * @since 1.0
  */
 typedef enum evio_error {
     EVIO_OK = 0 /**< Success. */
@@ -133,6 +137,7 @@ typedef enum evio_error {
 
 /**
  * @brief What the server should do after an event callback returns.
+ * @since 1.0
  */
 typedef enum evio_action {
     EVIO_NONE = 0,     /**< Carry on. */
@@ -145,6 +150,7 @@ typedef enum evio_action {
 
 /**
  * @brief How new connections are spread over the loops when there are several.
+ * @since 1.0 (::EVIO_LB_SOURCE_HASH since 1.1)
  */
 typedef enum evio_load_balance {
     EVIO_LB_RANDOM = 0,           /**< A random loop for each connection (the default). */
@@ -166,6 +172,7 @@ typedef enum evio_load_balance {
  * The choice, in order: an address with the `-net` suffix selects std for the whole
  * server; else ::evio_events.engine if not ::EVIO_ENGINE_DEFAULT; else the environment
  * variable `EVIO_ENGINE` (`native` or `std`) if set; else native.
+ * @since 1.0
  */
 typedef enum evio_engine {
     EVIO_ENGINE_DEFAULT = 0, /**< Decided by the addresses and `EVIO_ENGINE` (see above). */
@@ -180,6 +187,7 @@ typedef enum evio_engine {
  * `detached` returns for it, unless you hold a reference (evio_conn_ref()), in which case
  * the memory stays valid until your last evio_conn_unref(); a closed connection then only
  * answers ::EVIO_ENOTCONN. For UDP the pointer is valid only during the `data` call.
+ * @since 1.0
  */
 typedef struct evio_conn evio_conn;
 
@@ -187,11 +195,12 @@ typedef struct evio_conn evio_conn;
  * @brief The running server, as seen from the `serving` callback. Opaque.
  *
  * Owned by the library; valid only during the `serving` callback.
+ * @since 1.0
  */
 typedef struct evio_server evio_server;
 
 /** The most event loops one server runs (::evio_events.num_loops). Each loop is a thread
- *  with its own poller and a 64 KiB read buffer. */
+ *  with its own poller and a 64 KiB read buffer. @since 1.0 */
 #define EVIO_MAX_LOOPS 1024
 
 /**
@@ -204,23 +213,26 @@ typedef struct evio_server evio_server;
  *
  * Every callback receives the `udata` pointer given here. The table is copied by
  * evio_serve(); it need not outlive the call.
+ * @since 1.0
  */
 typedef struct evio_events {
-    /** Must be `sizeof(evio_events)` as compiled by the caller (set by ::EVIO_EVENTS_INIT). */
+    /** Must be `sizeof(evio_events)` as compiled by the caller (set by ::EVIO_EVENTS_INIT).
+     *  @since 1.0 */
     size_t size;
-    /** Passed unchanged to every callback. */
+    /** Passed unchanged to every callback. @since 1.0 */
     void *udata;
     /**
      * Number of event loops (threads): 0 or 1 = one, N = N (at most ::EVIO_MAX_LOOPS;
-     * more is ::EVIO_EINVAL), -1 = one per CPU (capped at ::EVIO_MAX_LOOPS).
+     * more is ::EVIO_EINVAL), -1 = one per CPU (capped at ::EVIO_MAX_LOOPS). @since 1.0
      */
     int num_loops;
-    /** How connections are spread over the loops when `num_loops` > 1. */
+    /** How connections are spread over the loops when `num_loops` > 1. @since 1.0 */
     evio_load_balance load_balance;
 
     /**
      * Called once, on the thread that called evio_serve(), after every address is bound
      * and before any connection is accepted. Return ::EVIO_SHUTDOWN to stop at once.
+     * @since 1.0
      */
     evio_action (*serving)(evio_server *server, void *udata);
 
@@ -228,6 +240,7 @@ typedef struct evio_events {
      * Called on the connection's loop when a connection is accepted. Output written here
      * with evio_conn_write() is sent before any input is read (a greeting). Options
      * (evio_conn_set_keepalive(), evio_conn_set_reuse_input()) are usually set here.
+     * @since 1.0
      */
     evio_action (*opened)(evio_conn *conn, void *udata);
 
@@ -235,28 +248,28 @@ typedef struct evio_events {
      * Called when a connection closes, before its socket is closed. `err` is 0 for an
      * orderly close (by either side, or at shutdown) and a negative `EVIO_E…` code when
      * the connection failed (for example ::EVIO_ECONNRESET). Not called after a detach.
-     * Only ::EVIO_SHUTDOWN is meaningful as the return value.
+     * Only ::EVIO_SHUTDOWN is meaningful as the return value. @since 1.0
      */
     evio_action (*closed)(evio_conn *conn, int err, void *udata);
 
     /**
      * Called after the ::EVIO_DETACH action, once all pending output is flushed. `fd` is
      * now yours: it is in blocking mode, evio no longer watches it, and you must close
-     * it. Only ::EVIO_SHUTDOWN is meaningful as the return value.
+     * it. Only ::EVIO_SHUTDOWN is meaningful as the return value. @since 1.0
      */
     evio_action (*detached)(evio_conn *conn, int fd, void *udata);
 
     /**
      * Called on a loop just before output is handed to a socket of that loop: once per
      * flush of the connection's pending output (not again when a send that found the
-     * socket full goes on once it has room).
+     * socket full goes on once it has room). @since 1.0
      */
     void (*prewrite)(evio_conn *conn, void *udata);
 
     /**
      * Called when bytes arrive (`in`, `len` > 0), or after evio_conn_wake() (`in` is
      * NULL and `len` is 0). For UDP, called once per datagram. See
-     * evio_conn_set_reuse_input() for how long `in` stays valid.
+     * evio_conn_set_reuse_input() for how long `in` stays valid. @since 1.0
      */
     evio_action (*data)(evio_conn *conn, const void *in, size_t len, void *udata);
 
@@ -265,13 +278,14 @@ typedef struct evio_events {
      * stores in `*delay_ns` (nanoseconds; `*delay_ns` is 1 second on entry, and a value
      * of 0 or less fires again on the next loop turn, after the loop has polled its
      * connections; `INT64_MAX` means never again). Output a tick writes with
-     * evio_conn_write() is sent when it returns.
+     * evio_conn_write() is sent when it returns. @since 1.0
      */
     evio_action (*tick)(int64_t *delay_ns, void *udata);
 
     /**
      * The engine for the whole server (see ::evio_engine). Asking for
      * ::EVIO_ENGINE_NATIVE together with a `-net` address is an error (::EVIO_EINVAL).
+     * @since 1.0
      */
     evio_engine engine;
 
@@ -336,7 +350,7 @@ typedef struct evio_events {
     evio_action (*dial_failed)(void *ctx, int err, void *udata);
 } evio_events;
 
-/** Initialiser for ::evio_events: sets `size`, zeroes everything else. */
+/** Initialiser for ::evio_events: sets `size`, zeroes everything else. @since 1.0 */
 #define EVIO_EVENTS_INIT                                                                   \
     {sizeof(evio_events), NULL, 0, EVIO_LB_RANDOM, NULL, NULL, NULL, NULL,                  \
      NULL, NULL, NULL, EVIO_ENGINE_DEFAULT, NULL, NULL, 0, 0, 0, 0, NULL}
@@ -366,6 +380,7 @@ typedef struct evio_events {
  * Any thread; blocks it. Several servers may run at once in one process. It may also be
  * called inside a callback of another server: that server's loop (on this thread) is
  * blocked until the inner server returns, and then works as before.
+ * @since 1.0
  */
 EVIO_EXPORT int evio_serve(const evio_events *events, const char *const *addrs, size_t naddrs);
 
@@ -378,6 +393,7 @@ EVIO_EXPORT int evio_serve(const evio_events *events, const char *const *addrs, 
  * @brief Number of addresses the server listens on (the `naddrs` given to evio_serve()).
  * @par Thread-safety
  * During `serving`, on its thread; on a started handle, any thread until evio_server_free().
+ * @since 1.0
  */
 EVIO_EXPORT int evio_server_num_addrs(const evio_server *server);
 
@@ -385,6 +401,7 @@ EVIO_EXPORT int evio_server_num_addrs(const evio_server *server);
  * @brief Number of event loops the server runs.
  * @par Thread-safety
  * During `serving`, on its thread; on a started handle, any thread until evio_server_free().
+ * @since 1.0
  */
 EVIO_EXPORT int evio_server_num_loops(const evio_server *server);
 
@@ -393,6 +410,7 @@ EVIO_EXPORT int evio_server_num_loops(const evio_server *server);
  * @return a static string, or NULL for a NULL server.
  * @par Thread-safety
  * During `serving`, on its thread; on a started handle, any thread until evio_server_free().
+ * @since 1.0
  */
 EVIO_EXPORT const char *evio_server_engine(const evio_server *server);
 
@@ -405,6 +423,7 @@ EVIO_EXPORT const char *evio_server_engine(const evio_server *server);
  *         `index` is out of range.
  * @par Thread-safety
  * During `serving`, on its thread; on a started handle, any thread until evio_server_free().
+ * @since 1.0
  */
 EVIO_EXPORT const struct sockaddr *evio_server_addr(const evio_server *server, int index,
                                                     socklen_t *len);
@@ -419,6 +438,7 @@ EVIO_EXPORT const struct sockaddr *evio_server_addr(const evio_server *server, i
  * @return the length of the full text (as snprintf), or a negative `EVIO_E…` code.
  * @par Thread-safety
  * During `serving`, on its thread; on a started handle, any thread until evio_server_free().
+ * @since 1.0
  */
 EVIO_EXPORT int evio_server_addr_string(const evio_server *server, int index, char *buf,
                                         size_t buflen);
@@ -514,6 +534,7 @@ EVIO_EXPORT void evio_server_free(evio_server *server);
  *         limit: the bytes are dropped and the connection closes after the callback).
  * @par Thread-safety
  * Loop thread only.
+ * @since 1.0
  */
 EVIO_EXPORT int evio_conn_write(evio_conn *conn, const void *buf, size_t len);
 
@@ -528,6 +549,7 @@ EVIO_EXPORT int evio_conn_write(evio_conn *conn, const void *buf, size_t len);
  * @par Thread-safety
  * Any thread. From outside a callback, hold a reference (evio_conn_ref()) so the pointer
  * stays valid however the connection's close races with your call.
+ * @since 1.0
  */
 EVIO_EXPORT int evio_conn_wake(evio_conn *conn);
 
@@ -537,6 +559,7 @@ EVIO_EXPORT int evio_conn_wake(evio_conn *conn);
  * @par Thread-safety
  * Any thread, but the first reference must be taken while the pointer is known valid
  * (inside one of its callbacks). Not for UDP senders (does nothing).
+ * @since 1.0
  */
 EVIO_EXPORT void evio_conn_ref(evio_conn *conn);
 
@@ -544,6 +567,7 @@ EVIO_EXPORT void evio_conn_ref(evio_conn *conn);
  * @brief Drop a reference taken with evio_conn_ref(). The last one frees the memory.
  * @par Thread-safety
  * Any thread.
+ * @since 1.0
  */
 EVIO_EXPORT void evio_conn_unref(evio_conn *conn);
 
@@ -553,6 +577,7 @@ EVIO_EXPORT void evio_conn_unref(evio_conn *conn);
  * The connection's loop thread; once the connection has closed, any thread that holds a
  * reference (nothing changes it then). Called from another thread while the connection
  * is open, it returns NULL and evio_last_error() says why (::EVIO_EPERM).
+ * @since 1.0
  */
 EVIO_EXPORT void *evio_conn_context(const evio_conn *conn);
 
@@ -563,6 +588,7 @@ EVIO_EXPORT void *evio_conn_context(const evio_conn *conn);
  * The connection's loop thread; once the connection has closed, any thread that holds a
  * reference (nothing changes it then). Called from another thread while the connection
  * is open, it does nothing and evio_last_error() says why (::EVIO_EPERM).
+ * @since 1.0
  */
 EVIO_EXPORT void evio_conn_set_context(evio_conn *conn, void *ctx);
 
@@ -571,6 +597,7 @@ EVIO_EXPORT void evio_conn_set_context(evio_conn *conn, void *ctx);
  *        came in on; negative `EVIO_E…` code for NULL.
  * @par Thread-safety
  * Any thread while the pointer is valid (immutable).
+ * @since 1.0
  */
 EVIO_EXPORT int evio_conn_addr_index(const evio_conn *conn);
 
@@ -584,6 +611,7 @@ EVIO_EXPORT int evio_conn_addr_index(const evio_conn *conn);
  * The connection's loop thread; once the connection has closed, any thread that holds a
  * reference (nothing changes it then). Called from another thread while the connection
  * is open, it returns NULL and evio_last_error() says why (::EVIO_EPERM).
+ * @since 1.0
  */
 EVIO_EXPORT const struct sockaddr *evio_conn_local_addr(evio_conn *conn, socklen_t *len);
 
@@ -598,6 +626,7 @@ EVIO_EXPORT const struct sockaddr *evio_conn_local_addr(evio_conn *conn, socklen
  * The connection's loop thread; once the connection has closed, any thread that holds a
  * reference (nothing changes it then). Called from another thread while the connection
  * is open, it returns NULL and evio_last_error() says why (::EVIO_EPERM).
+ * @since 1.0
  */
 EVIO_EXPORT const struct sockaddr *evio_conn_remote_addr(evio_conn *conn, socklen_t *len);
 
@@ -608,6 +637,7 @@ EVIO_EXPORT const struct sockaddr *evio_conn_remote_addr(evio_conn *conn, sockle
  *         `buflen` > 0), or ::EVIO_EINVAL (NULL or unknown family).
  * @par Thread-safety
  * Any thread (pure function).
+ * @since 1.0
  */
 EVIO_EXPORT int evio_addr_string(const struct sockaddr *addr, socklen_t len, char *buf,
                                  size_t buflen);
@@ -618,6 +648,7 @@ EVIO_EXPORT int evio_addr_string(const struct sockaddr *addr, socklen_t len, cha
  * @return 0, or ::EVIO_ENOTSUP (not TCP), ::EVIO_EINVAL, ::EVIO_EPERM, ::EVIO_ENOTCONN.
  * @par Thread-safety
  * Loop thread only; usually called in `opened`.
+ * @since 1.0
  */
 EVIO_EXPORT int evio_conn_set_keepalive(evio_conn *conn, int seconds);
 
@@ -635,6 +666,7 @@ EVIO_EXPORT int evio_conn_set_keepalive(evio_conn *conn, int seconds);
  * @return 0, or ::EVIO_EPERM, ::EVIO_ENOTCONN, ::EVIO_EINVAL.
  * @par Thread-safety
  * Loop thread only; usually called in `opened`.
+ * @since 1.0
  */
 EVIO_EXPORT int evio_conn_set_reuse_input(evio_conn *conn, int on);
 /** @} */
@@ -673,6 +705,7 @@ EVIO_EXPORT int evio_conn_send(evio_conn *conn, const void *buf, size_t len);
  *        closed (or the server stopped) before the function could run; do not use it
  *        except to read its context or drop a reference.
  * @param arg the pointer given to evio_conn_post().
+ * @since 1.1
  */
 typedef void (*evio_conn_fn)(evio_conn *conn, int status, void *arg);
 
@@ -693,6 +726,7 @@ EVIO_EXPORT int evio_conn_post(evio_conn *conn, evio_conn_fn fn, void *arg);
  * @param server the server; @param loop the loop's index;
  * @param status 0, or ::EVIO_ENOTCONN when the server stopped before it could run.
  * @param arg the pointer given to evio_server_post().
+ * @since 1.1
  */
 typedef void (*evio_loop_fn)(evio_server *server, int loop, int status, void *arg);
 
@@ -728,6 +762,7 @@ EVIO_EXPORT int evio_server_post(evio_server *server, int loop, evio_loop_fn fn,
  * @param arg the pointer given to evio_timer_start().
  * @return an action for `conn` (as from `data`; for a loop timer only ::EVIO_SHUTDOWN
  *         means something).
+ * @since 1.1
  */
 typedef evio_action (*evio_timer_fn)(evio_conn *conn, int status, void *arg);
 
@@ -873,11 +908,11 @@ EVIO_EXPORT int evio_conn_set_nodelay(evio_conn *conn, int on);
  *        `size`); later versions append fields. @since 1.2
  */
 typedef struct evio_dial_options {
-    /** Must be `sizeof(evio_dial_options)` as compiled by the caller. */
+    /** Must be `sizeof(evio_dial_options)` as compiled by the caller. @since 1.2 */
     size_t size;
     /** How long resolving and connecting may take, in nanoseconds; past it the dial fails
      *  with ::EVIO_ETIMEDOUT. 0: the default, ::EVIO_DIAL_TIMEOUT_DEFAULT_NS;
-     *  `INT64_MAX`: no limit but the kernel's. Negative is ::EVIO_EINVAL. */
+     *  `INT64_MAX`: no limit but the kernel's. Negative is ::EVIO_EINVAL. @since 1.2 */
     int64_t timeout_ns;
 } evio_dial_options;
 
@@ -929,6 +964,7 @@ EVIO_EXPORT int evio_server_dial(evio_server *server, int loop, const char *addr
 /**
  * @brief Buffered leftover input. Zero it (::EVIO_INPUT_STREAM_INIT) before first use,
  *        release with evio_input_stream_free(). Treat the fields as private.
+ * @since 1.0
  */
 typedef struct evio_input_stream {
     unsigned char *buf; /**< Kept bytes (owned; private). */
@@ -936,7 +972,7 @@ typedef struct evio_input_stream {
     size_t cap;         /**< Capacity of `buf` (private). */
 } evio_input_stream;
 
-/** Initialiser for an empty ::evio_input_stream. */
+/** Initialiser for an empty ::evio_input_stream. @since 1.0 */
 #define EVIO_INPUT_STREAM_INIT {NULL, 0, 0}
 
 /**
@@ -949,6 +985,7 @@ typedef struct evio_input_stream {
  * @return 0, or ::EVIO_ENOMEM / ::EVIO_EINVAL.
  * @par Thread-safety
  * Not synchronised: one stream, one thread at a time. The stream owns its buffer.
+ * @since 1.0
  */
 EVIO_EXPORT int evio_input_stream_begin(evio_input_stream *is, const void *in, size_t len,
                                         const void **data, size_t *data_len);
@@ -967,6 +1004,7 @@ EVIO_EXPORT int evio_input_stream_begin(evio_input_stream *is, const void *in, s
  * @return 0, or ::EVIO_ENOMEM / ::EVIO_EINVAL.
  * @par Thread-safety
  * Not synchronised: one stream, one thread at a time.
+ * @since 1.0
  */
 EVIO_EXPORT int evio_input_stream_end(evio_input_stream *is, const void *rest, size_t rest_len);
 
@@ -974,6 +1012,7 @@ EVIO_EXPORT int evio_input_stream_end(evio_input_stream *is, const void *rest, s
  * @brief Free the stream's buffer and reset it to empty. Safe on an empty stream.
  * @par Thread-safety
  * Not synchronised: one stream, one thread at a time.
+ * @since 1.0
  */
 EVIO_EXPORT void evio_input_stream_free(evio_input_stream *is);
 /** @} */
@@ -986,6 +1025,7 @@ EVIO_EXPORT void evio_input_stream_free(evio_input_stream *is);
  * @return a static string; never NULL.
  * @par Thread-safety
  * Any thread.
+ * @since 1.0
  */
 EVIO_EXPORT const char *evio_strerror(int code);
 
@@ -995,6 +1035,7 @@ EVIO_EXPORT const char *evio_strerror(int code);
  * @return a thread-local string, valid until the next evio call on this thread.
  * @par Thread-safety
  * Any thread (each thread has its own).
+ * @since 1.0
  */
 EVIO_EXPORT const char *evio_last_error(void);
 
@@ -1002,6 +1043,7 @@ EVIO_EXPORT const char *evio_last_error(void);
  * @brief The library's version, as ::EVIO_VERSION computes it.
  * @par Thread-safety
  * Any thread.
+ * @since 1.0
  */
 EVIO_EXPORT int evio_version(void);
 
@@ -1010,6 +1052,7 @@ EVIO_EXPORT int evio_version(void);
  * @return a static string.
  * @par Thread-safety
  * Any thread.
+ * @since 1.0
  */
 EVIO_EXPORT const char *evio_version_string(void);
 /** @} */
