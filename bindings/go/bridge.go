@@ -111,6 +111,9 @@ func (s *server) settings() C.evio_go_settings {
 	if events.Serving != nil {
 		flags |= C.EVIO_GO_SERVING
 	}
+	if events.Dialed != nil {
+		flags |= C.EVIO_GO_DIALED
+	}
 	if events.Opened != nil {
 		flags |= C.EVIO_GO_OPENED
 	} else if events.Data != nil {
@@ -123,7 +126,7 @@ func (s *server) settings() C.evio_go_settings {
 	}
 	if events.Closed != nil {
 		flags |= C.EVIO_GO_CLOSED
-	} else if events.Opened != nil || events.Data != nil || events.Drained != nil || events.InputClosed != nil {
+	} else if events.Opened != nil || events.Dialed != nil || events.Data != nil || events.Drained != nil || events.InputClosed != nil {
 		flags |= C.EVIO_GO_CLOSED_CLEANUP
 	}
 	if events.Detached != nil {
@@ -410,12 +413,19 @@ func (s *server) newConn(c *C.evio_conn, info *C.evio_go_conn_info, keep bool) *
 	if index >= 0 && index < len(s.nets) {
 		nw = s.nets[index]
 	}
+	return s.newConnNet(c, info, keep, nw, nw)
+}
+
+// newConnNet is newConn with the connection's network given: nw for its behaviour
+// ("udp": a UDP sender), addrNet for its addresses. A dialed connected-UDP socket is a
+// stream-like connection (nw "tcp") with UDP addresses.
+func (s *server) newConnNet(c *C.evio_conn, info *C.evio_go_conn_info, keep bool, nw, addrNet string) *conn {
 	cn := &conn{
 		s:     s,
-		index: index,
+		index: int(info.addr_index),
 		nw:    nw,
-		laddr: toAddr(nw, &info.local),
-		raddr: toAddr(nw, &info.remote),
+		laddr: toAddr(addrNet, &info.local),
+		raddr: toAddr(addrNet, &info.remote),
 	}
 	if keep && nw != "udp" {
 		cn.cptr = c
@@ -466,15 +476,38 @@ func evioGoServing(srv *C.evio_server, h C.uintptr_t) (action C.evio_action) {
 }
 
 //export evioGoOpened
-func evioGoOpened(c *C.evio_conn, info *C.evio_go_conn_info, h C.uintptr_t) (action C.evio_action) {
-	defer catch(h, "Opened", &action)
+func evioGoOpened(c *C.evio_conn, info *C.evio_go_conn_info, dialH C.uintptr_t, h C.uintptr_t) (action C.evio_action) {
+	event := "Opened"
+	var d *dial
+	if dialH != 0 { // a dialed connection: the library hands the dial back now
+		d = takeDial(dialH)
+		event = "Dialed"
+	}
+	defer catch(h, event, &action)
 	s := cgo.Handle(h).Value().(*server)
 	if s.failed.Load() { // an event panicked: the server is going down, run no more user code
 		return C.EVIO_SHUTDOWN
 	}
-	cn := s.newConn(c, info, true)
+	var cn *conn
+	if d != nil {
+		nw := "tcp"
+		if d.nw == "unix" {
+			nw = "unix"
+		}
+		cn = s.newConnNet(c, info, true, nw, d.nw)
+	} else {
+		cn = s.newConn(c, info, true)
+	}
+	var out []byte
+	var opts Options
+	a := None
 	cn.inEvent = true
-	out, opts, a := s.events.Opened(cn)
+	switch {
+	case d != nil && s.events.Dialed != nil:
+		out, opts, a = s.events.Dialed(cn, d.value)
+	case s.events.Opened != nil:
+		out, opts, a = s.events.Opened(cn)
+	}
 	cn.inEvent = false
 	cn.reuse = opts.ReuseInputBuffer
 	if opts.TCPKeepAlive > 0 && cn.nw == "tcp" {

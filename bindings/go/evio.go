@@ -10,7 +10,8 @@
 // stops it gracefully ([Started.Stop]), [StreamConn] (implemented by every Conn the
 // events receive: Send, Post and Close from any goroutine; flow control, half-close,
 // timers and timeouts inside events), [AfterFunc] for timers of a loop, the Drained
-// and InputClosed events, and Events.IdleTimeout.
+// and InputClosed events, Events.IdleTimeout, and outbound connections: [Dial] from a
+// loop and [Started.Dial] from any goroutine, with the Dialed and DialFailed events.
 //
 // The package needs the C library at build time (cgo with pkg-config: `evio`); see
 // the README for how to point pkg-config at a build tree.
@@ -283,6 +284,18 @@ type Events struct {
 	// and Closed gets an error matching syscall.ETIMEDOUT (a defence against clients that
 	// connect and say nothing). 0 means none.
 	IdleTimeout time.Duration
+	// Dialed fires, instead of Opened, when a connection opened by Dial or Started.Dial
+	// has connected, on the loop it was dialed on, with the value given to the dial:
+	// exactly once per dial that succeeds. out, opts and action apply as for Opened;
+	// from then on the connection is like an accepted one (AddrIndex is -1). When
+	// Dialed is nil, Opened fires for dialed connections too.
+	Dialed func(c Conn, value interface{}) (out []byte, opts Options, action Action)
+	// DialFailed fires on the dialing loop when a dial fails, with the value given to
+	// the dial and an error matching the syscall.Errno of the reason: ECONNREFUSED,
+	// ETIMEDOUT (DialOptions.Timeout), ENOENT (an unknown host), ECANCELED (the server
+	// stopped first), … Each dial that Dial accepted ends in exactly one of Dialed and
+	// DialFailed. Only the Shutdown action has an effect.
+	DialFailed func(value interface{}, err error) (action Action)
 }
 
 // Serve starts handling events for the specified addresses, and blocks until an

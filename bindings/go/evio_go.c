@@ -102,14 +102,26 @@ static evio_action tr_serving(evio_server *srv, void *udata) {
     return action;
 }
 
+/* For a dialed connection (address index -1), the Go dial's handle, which the library
+ * put in its context: taken out, before the context is read as a connection's handle. */
+static uintptr_t take_dial(evio_conn *c) {
+    if (evio_conn_addr_index(c) != -1) {
+        return 0;
+    }
+    uintptr_t dial = (uintptr_t)evio_conn_context(c);
+    evio_conn_set_context(c, NULL);
+    return dial;
+}
+
 static evio_action tr_opened(evio_conn *c, void *udata) {
     evio_go_conn_info info;
     fill_info(c, &info);
+    uintptr_t dial = take_dial(c);
     /* Go always copies input into Go memory unless the user reuses the buffer, so the
      * library's own copy would be wasted: read straight from the loop's buffer. */
     evio_conn_set_reuse_input(c, 1);
     uintptr_t saved = enter(udata);
-    evio_action action = evioGoOpened(c, &info, (uintptr_t)udata);
+    evio_action action = evioGoOpened(c, &info, dial, (uintptr_t)udata);
     leave(saved);
     adopt(c, &info);
     if (info.keepalive > 0) {
@@ -119,9 +131,35 @@ static evio_action tr_opened(evio_conn *c, void *udata) {
 }
 
 static evio_action tr_opened_plain(evio_conn *c, void *udata) {
-    (void)udata;
+    uintptr_t dial = take_dial(c);
     evio_conn_set_reuse_input(c, 1);
-    return EVIO_NONE;
+    if (dial == 0) {
+        return EVIO_NONE;
+    }
+    /* No Go Opened or Dialed event: Go only lets go of the dial's value. */
+    uintptr_t saved = enter(udata);
+    evio_action action = evioGoDialDone(dial, (uintptr_t)udata);
+    leave(saved);
+    return action;
+}
+
+static evio_action tr_dial_failed(void *ctx, int err, void *udata) {
+    uintptr_t saved = enter(udata);
+    evio_action action = evioGoDialFailed((uintptr_t)ctx, err, (uintptr_t)udata);
+    leave(saved);
+    return action;
+}
+
+int evio_go_dial(evio_server *server, int loop, const char *addr, int64_t timeout_ns,
+                 uintptr_t dial, char *errbuf, size_t errlen) {
+    evio_dial_options opts = EVIO_DIAL_OPTIONS_INIT;
+    opts.timeout_ns = timeout_ns;
+    int rc = server == NULL ? evio_dial(addr, &opts, (void *)dial)
+                            : evio_server_dial(server, loop, addr, &opts, (void *)dial);
+    if (rc < 0 && errbuf != NULL && errlen > 0) {
+        snprintf(errbuf, errlen, "%s", evio_last_error());
+    }
+    return rc;
 }
 
 static evio_action tr_data(evio_conn *c, const void *in, size_t len, void *udata) {
@@ -313,11 +351,14 @@ static void make_events(const evio_go_settings *set, evio_events *ev) {
     if (flags & EVIO_GO_SERVING) {
         ev->serving = tr_serving;
     }
-    if (flags & EVIO_GO_OPENED) {
+    /* A dialed connection always needs an opened trampoline: it takes the dial's handle
+     * out of the context. dial_failed hands it back to Go on failure. */
+    if (flags & (EVIO_GO_OPENED | EVIO_GO_DIALED)) {
         ev->opened = tr_opened;
-    } else if (flags & EVIO_GO_OPENED_PLAIN) {
+    } else {
         ev->opened = tr_opened_plain;
     }
+    ev->dial_failed = tr_dial_failed;
     if (flags & EVIO_GO_CLOSED) {
         ev->closed = tr_closed;
     } else if (flags & EVIO_GO_CLOSED_CLEANUP) {

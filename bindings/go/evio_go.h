@@ -59,7 +59,8 @@ enum {
     EVIO_GO_DATA = 1 << 7,           /* Go Data */
     EVIO_GO_TICK = 1 << 8,           /* Go Tick */
     EVIO_GO_DRAINED = 1 << 9,        /* Go Drained */
-    EVIO_GO_INPUT_CLOSED = 1 << 10   /* Go InputClosed (changes what the end of input does) */
+    EVIO_GO_INPUT_CLOSED = 1 << 10,  /* Go InputClosed (changes what the end of input does) */
+    EVIO_GO_DIALED = 1 << 11         /* Go Dialed */
 };
 
 /* Which per-connection event evioGoConnEvent runs. */
@@ -108,6 +109,13 @@ int64_t evio_go_timer_start(evio_conn *conn, int64_t delay_ns, uintptr_t timer,
 /* evio_timer_cancel(id); when it cancelled (0), also frees arg, which the library will not
  * hand to evioGoTimer any more. */
 int evio_go_timer_cancel(int64_t id, void *arg);
+
+/* evio_dial (server 0: from the calling loop) or evio_server_dial(server, loop) of addr
+ * with the given timeout; dial is the cgo.Handle of the Go dial, handed back once to
+ * evioGoOpened (as its dial argument) or evioGoDialFailed when this returns 0. On failure
+ * copies evio_last_error() into errbuf. */
+int evio_go_dial(evio_server *server, int loop, const char *addr, int64_t timeout_ns,
+                 uintptr_t dial, char *errbuf, size_t errlen);
 
 /* The handle of the server whose callback is running on this thread (the innermost one,
  * for a server started inside another's callback), or 0 outside every callback. */

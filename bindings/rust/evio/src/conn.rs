@@ -152,11 +152,19 @@ impl<C> Conn<C> {
         self.context_mut().expect("context was just set")
     }
 
-    /// Index, in the addresses given to `serve`, of the address this connection came in on.
+    /// Index, in the addresses given to `serve`, of the address this connection came in on;
+    /// 0 for a dialed connection (see [`is_dialed`](Conn::is_dialed)).
     pub fn addr_index(&self) -> usize {
         // SAFETY: valid connection.
         let i = unsafe { sys::evio_conn_addr_index(self.raw()) };
         i.max(0) as usize
+    }
+
+    /// Whether this connection was opened by [`dial`](crate::dial) or
+    /// [`ServerHandle::dial`](crate::ServerHandle::dial) rather than accepted.
+    pub fn is_dialed(&self) -> bool {
+        // SAFETY: valid connection (the index is immutable).
+        unsafe { sys::evio_conn_addr_index(self.raw()) == -1 }
     }
 
     /// Whether this is the sender of a UDP datagram rather than a stream connection.
@@ -570,6 +578,64 @@ impl<C> ConnSender<C> {
             return Err(err);
         }
         Ok(())
+    }
+}
+
+/// Loop-local calls: on the connection's own loop thread, from the callbacks of *other*
+/// connections of that loop (or its timers and posted closures), act on this connection
+/// at once, without the copy and the hop through the loop's mailbox that
+/// [`send`](ConnSender::send) and [`post`](ConnSender::post) take. This is how the two
+/// halves of a proxied pair — a client and the connection dialed for it from its callback
+/// ([`dial`](crate::dial)), both on one loop — copy bytes and apply backpressure to each
+/// other. They never give access to the connection's context.
+///
+/// Each returns `EVIO_EPERM` off the connection's loop thread and `EVIO_ENOTCONN` once it
+/// is closed, and otherwise does what the [`Conn`] method of the same name does.
+impl<C> ConnSender<C> {
+    /// [`Conn::write`] from the connection's loop: queued now, sent when the running
+    /// callback returns. Errors also: `EVIO_EPIPE` after
+    /// [`shutdown_write`](ConnSender::shutdown_write), `EVIO_ENOBUFS` past the output
+    /// limit (the connection then closes).
+    pub fn write(&self, buf: &[u8]) -> Result<(), Error> {
+        // SAFETY: we hold a reference, so the pointer is valid; the library checks the
+        // thread; the bytes are copied.
+        let rc = unsafe {
+            sys::evio_conn_write(self.raw.as_ptr(), buf.as_ptr() as *const c_void, buf.len())
+        };
+        Error::check(rc).map(drop)
+    }
+
+    /// [`Conn::pending`] from the connection's loop.
+    pub fn pending(&self) -> Result<usize, Error> {
+        let mut bytes = 0usize;
+        // SAFETY: as in `write`; `bytes` is writable.
+        Error::check(unsafe { sys::evio_conn_pending(self.raw.as_ptr(), &mut bytes) })?;
+        Ok(bytes)
+    }
+
+    /// [`Conn::pause_read`] from the connection's loop.
+    pub fn pause_read(&self) -> Result<(), Error> {
+        // SAFETY: as in `write`.
+        Error::check(unsafe { sys::evio_conn_pause_read(self.raw.as_ptr()) }).map(drop)
+    }
+
+    /// [`Conn::resume_read`] from the connection's loop.
+    pub fn resume_read(&self) -> Result<(), Error> {
+        // SAFETY: as in `write`.
+        Error::check(unsafe { sys::evio_conn_resume_read(self.raw.as_ptr()) }).map(drop)
+    }
+
+    /// [`Conn::shutdown_write`] from the connection's loop.
+    pub fn shutdown_write(&self) -> Result<(), Error> {
+        // SAFETY: as in `write`.
+        Error::check(unsafe { sys::evio_conn_shutdown_write(self.raw.as_ptr()) }).map(drop)
+    }
+
+    /// [`Conn::close`] from the connection's loop: closes it once its pending output has
+    /// left, after the running callback returns.
+    pub fn close(&self) -> Result<(), Error> {
+        // SAFETY: as in `write`.
+        Error::check(unsafe { sys::evio_conn_close(self.raw.as_ptr()) }).map(drop)
     }
 }
 

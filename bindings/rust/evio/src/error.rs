@@ -82,10 +82,17 @@ impl Error {
     }
 
     /// Whether this is `EVIO_ETIMEDOUT`: a connection's idle, read or write timeout passed
-    /// ([`Conn::set_idle_timeout`](crate::Conn::set_idle_timeout) and the others), or a
+    /// ([`Conn::set_idle_timeout`](crate::Conn::set_idle_timeout) and the others), a dial's
+    /// connect timeout ([`DialOptions::timeout`](crate::DialOptions::timeout)), or a
     /// server's drain deadline ([`ServerHandle::stop`](crate::ServerHandle::stop)).
     pub fn is_timeout(&self) -> bool {
         self.code == sys::EVIO_ETIMEDOUT
+    }
+
+    /// Whether this is `EVIO_ECANCELED`: a dial ended because the server stopped first
+    /// ([`Handler::dial_failed`](crate::Handler::dial_failed)).
+    pub fn is_canceled(&self) -> bool {
+        self.code == sys::EVIO_ECANCELED
     }
 
     /// Whether this is `EVIO_ENOTCONN`: the connection is closed (or was detached), or the

@@ -1,7 +1,7 @@
 //! Safe Rust bindings for **evio**, an event-loop networking library.
 //!
 //! A server is a type implementing [`Handler`]: every event (serving, opened, closed,
-//! detached, prewrite, data, drained, input_closed, tick) is a method with a default body,
+//! detached, prewrite, data, drained, input_closed, tick, dialed, dial_failed) is a method with a default body,
 //! and each returns an [`Action`]. [`serve`] (or the [`Server`] builder, for several loops)
 //! binds the addresses and runs the loops until a callback returns [`Action::Shutdown`];
 //! [`Server::start`] runs them in the background instead and returns a [`ServerHandle`]
@@ -102,6 +102,17 @@
 //! ([`Error::is_timeout`]); [`Conn::close`] closes one after its output, from code that
 //! has no action to return for it.
 //!
+//! # Outbound connections (dial)
+//!
+//! [`dial`] (on a loop: in a callback, posted closure or timer) opens a connection from the
+//! calling loop, and [`ServerHandle::dial`] from any thread. The value given to the dial
+//! comes back exactly once: to [`Handler::dialed`] with the new connection, or to
+//! [`Handler::dial_failed`] with the error. A dialed connection ([`Conn::is_dialed`]) is
+//! then like an accepted one. A connection dialed from a callback lives on that callback's
+//! loop, so a proxy can copy between the two with a [`ConnSender`]'s loop-local methods
+//! ([`ConnSender::write`], [`ConnSender::pending`], [`ConnSender::pause_read`], …) and
+//! no lock; see `examples/proxy.rs`.
+//!
 //! # Panics
 //!
 //! A panic in a callback never unwinds into the C library. It is caught, the server shuts
@@ -121,6 +132,7 @@
 
 mod addr;
 mod conn;
+mod dial;
 mod error;
 mod handle;
 mod server;
@@ -129,6 +141,7 @@ mod timer;
 
 pub use addr::Addr;
 pub use conn::{Conn, ConnSender, DetachedSocket, Waker, Writer};
+pub use dial::{dial, DialOptions, DialValue};
 pub use error::Error;
 pub use handle::ServerHandle;
 pub use server::{serve, Handler, MultiLoop, Server, ServerInfo, SingleLoop};

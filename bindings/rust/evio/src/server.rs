@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::conn::owned_fd;
+use crate::dial::{take_value, DialValue};
 use crate::sink::{Payload, Sink};
 use crate::{sys, Action, Addr, Conn, DetachedSocket, Engine, Error, LoadBalance, ServerHandle};
 
@@ -38,6 +39,12 @@ macro_rules! forward_events {
         }
         fn tick(&self, delay: &mut Duration) -> Action {
             (**self).tick(delay)
+        }
+        fn dialed(&self, conn: &mut Conn<Self::Context>, value: DialValue) -> Action {
+            (**self).dialed(conn, value)
+        }
+        fn dial_failed(&self, value: DialValue, err: Error) -> Action {
+            (**self).dial_failed(value, err)
         }
     };
 }
@@ -78,7 +85,8 @@ pub trait Handler {
 
     /// Called when a connection is accepted (not for UDP). Output written here is sent
     /// before any input is read (a greeting); options such as
-    /// [`Conn::set_keepalive`] are usually set here.
+    /// [`Conn::set_keepalive`] are usually set here. A dialed connection calls
+    /// [`dialed`](Handler::dialed) instead (whose default calls this).
     fn opened(&self, conn: &mut Conn<Self::Context>) -> Action {
         let _ = conn;
         Action::None
@@ -148,6 +156,33 @@ pub trait Handler {
     /// timer per wait).
     fn tick(&self, delay: &mut Duration) -> Action {
         *delay = Duration::MAX;
+        Action::None
+    }
+
+    /// Called instead of [`opened`](Handler::opened) when a connection opened by
+    /// [`dial`](crate::dial) or [`ServerHandle::dial`] has connected, on the loop it was
+    /// dialed on, with the value given to the dial (exactly once per dial; see
+    /// [`Conn::is_dialed`]). From then on the connection is like an accepted one: every
+    /// event and [`Conn`] method applies. Output written here is sent first (a request).
+    /// The connection has no context yet.
+    ///
+    /// The default drops `value` and calls [`opened`](Handler::opened).
+    fn dialed(&self, conn: &mut Conn<Self::Context>, value: DialValue) -> Action {
+        drop(value);
+        self.opened(conn)
+    }
+
+    /// Called on the dialing loop when a dial fails, with the value given to the dial and
+    /// why: `EVIO_ECONNREFUSED`, `EVIO_ETIMEDOUT` for the connect timeout
+    /// ([`Error::is_timeout`]), `EVIO_ENOENT` for an unknown host, `EVIO_ECANCELED` when
+    /// the server stopped first ([`Error::is_canceled`]), … Each dial that was accepted
+    /// ends in exactly one of [`dialed`](Handler::dialed) and this. Loop functions work
+    /// here (dial again, close the connection that waited for this one). Only
+    /// [`Action::Shutdown`] is meaningful as the return value.
+    ///
+    /// The default drops `value`.
+    fn dial_failed(&self, value: DialValue, err: Error) -> Action {
+        let _ = (value, err);
         Action::None
     }
 }
@@ -506,6 +541,7 @@ impl Settings {
         };
         ev.data = Some(on_data::<H>);
         ev.tick = Some(on_tick::<H>);
+        ev.dial_failed = Some(on_dial_failed::<H>);
         // Registering `drained` changes nothing but the call itself, so it always is.
         ev.drained = Some(on_drained::<H>);
         ev.input_closed = if H::INPUT_CLOSED {
@@ -591,6 +627,13 @@ impl<H: Handler> Shared<H> {
         Some(unsafe { Conn::from_raw(raw, udp, NonNull::from(&*self.sink)) })
     }
 
+    /// Drops `value`, catching a panic from its Drop.
+    fn drop_caught<T>(&self, value: T) {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
+            self.record_panic(p);
+        }
+    }
+
     /// Drops a connection's context, catching a panic from its Drop.
     fn drop_context(&self, conn: &mut Conn<H::Context>) {
         if let Err(p) = catch_unwind(AssertUnwindSafe(|| conn.drop_context())) {
@@ -629,10 +672,15 @@ unsafe extern "C" fn on_opened<H: Handler>(
     // SAFETY: udata is our Shared; conn is valid during this call, on this thread.
     let sh = unsafe { shared::<H>(udata) };
     let _on_loop = sh.sink.enter();
+    // SAFETY: as above.
+    let dial_value = unsafe { take_dial_value(conn) };
     let Some(mut c) = (unsafe { sh.conn(conn) }) else {
         return sys::EVIO_NONE;
     };
     if sh.panicked() {
+        if let Some(value) = dial_value {
+            sh.drop_caught(value);
+        }
         return sys::EVIO_SHUTDOWN;
     }
     // The `&[u8]` given to `data` cannot outlive the call, so the loop's shared buffer
@@ -643,7 +691,57 @@ unsafe extern "C" fn on_opened<H: Handler>(
         // SAFETY: as above (the values were checked when the server started).
         unsafe { sys::evio_conn_set_watermarks(c.raw(), low, high) };
     }
-    sh.guard(|| sh.handler.opened(&mut c))
+    match dial_value {
+        Some(value) => sh.guard(|| sh.handler.dialed(&mut c, value)),
+        None => sh.guard(|| sh.handler.opened(&mut c)),
+    }
+}
+
+/// For a dialed connection (address index -1), takes the dial's value out of its context
+/// (where the library put it) and clears the context, before anything reads the context
+/// as a `Box<Context>`. `None` for an accepted connection.
+///
+/// # Safety
+/// `conn` is NULL or the connection of the `opened` callback running now on this thread.
+unsafe fn take_dial_value(conn: *mut sys::evio_conn) -> Option<DialValue> {
+    if conn.is_null() {
+        return None;
+    }
+    // SAFETY: per the contract.
+    if unsafe { sys::evio_conn_addr_index(conn) } != -1 {
+        return None;
+    }
+    // SAFETY: as above; the context of a dialed connection in its `opened` is the dial's
+    // ctx, which only this crate's `dial` functions create (a boxed DialValue).
+    unsafe {
+        let ctx = sys::evio_conn_context(conn);
+        sys::evio_conn_set_context(conn, std::ptr::null_mut());
+        if ctx.is_null() {
+            return Some(Box::new(()));
+        }
+        Some(take_value(ctx))
+    }
+}
+
+unsafe extern "C" fn on_dial_failed<H: Handler>(
+    ctx: *mut c_void,
+    err: c_int,
+    udata: *mut c_void,
+) -> sys::evio_action {
+    // SAFETY: udata is our Shared.
+    let sh = unsafe { shared::<H>(udata) };
+    let _on_loop = sh.sink.enter();
+    let value: DialValue = if ctx.is_null() {
+        Box::new(())
+    } else {
+        // SAFETY: a dial's ctx, made by this crate's `dial` functions, handed back once.
+        unsafe { take_value(ctx) }
+    };
+    if sh.panicked() {
+        sh.drop_caught(value);
+        return sys::EVIO_SHUTDOWN;
+    }
+    sh.guard(|| sh.handler.dial_failed(value, Error::from_code(err)))
 }
 
 unsafe extern "C" fn on_closed<H: Handler>(
