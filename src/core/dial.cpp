@@ -29,14 +29,19 @@ int Loop::dial(const ListenSpec &spec, void *ctx, int64_t timeout_ns) {
     d->spec = spec;
     d->ctx = ctx;
     d->io.tag = d;
-    if (spec.host.empty())
-        d->to_try.push_back({spec.addr, spec.addr_len});
-    else
-        resolve_async({spec, mailbox_, d->id}); // throws when it cannot: nothing begun
-    const int64_t due = deadline_after(now_ns(), timeout_ns);
-    if (due != INT64_MAX)
-        d->timer = timers_.add(due, Timer::Kind::Connect, nullptr, nullptr, d);
     dials_.emplace(d->id, std::move(owned));
+    try { // out of memory below: nothing begun (a queued name's late answer finds no dial)
+        if (spec.host.empty())
+            d->to_try.push_back({spec.addr, spec.addr_len});
+        else
+            resolve_async({spec, mailbox_, d->id});
+        const int64_t due = deadline_after(now_ns(), timeout_ns);
+        if (due != INT64_MAX)
+            d->timer = timers_.add(due, Timer::Kind::Connect, nullptr, nullptr, d);
+    } catch (...) {
+        forget_dial(d);
+        throw;
+    }
     load_.fetch_add(1, std::memory_order_relaxed); // counted as a connection from now on
     if (!spec.host.empty())
         return 0; // connects when the resolver answers
