@@ -107,6 +107,10 @@ static int dial_next(pair *p) {
 static evio_action opened(evio_conn *c, void *udata) {
     (void)udata;
     evio_conn_set_reuse_input(c, 1); /* input is copied on at once: no copy of our own */
+    /* A half is paused because of the *other* half's output (below), never because of its
+     * own: that would deadlock with an upstream that answers while it reads (an echo
+     * whose answers we stopped reading stops reading what we send it). */
+    evio_conn_set_read_backpressure(c, 0);
     if (is_upstream(c)) {
         pair *p = evio_conn_context(c); /* the dial's ctx */
         p->dialing = 0;

@@ -848,6 +848,20 @@ EVIO_EXPORT int evio_conn_pending(evio_conn *conn, size_t *bytes);
 EVIO_EXPORT int evio_conn_set_watermarks(evio_conn *conn, size_t low, size_t high);
 
 /**
+ * @brief Choose whether the connection's own pending output above its high watermark
+ *        stops reading it (on, the default: a client that does not read its answers is
+ *        not read either). Off, the watermarks only arm the `drained` event: a proxy turns
+ *        it off on both halves of a pair and pauses the *other* half itself
+ *        (evio_conn_pause_read()), since pausing a half because of its own output can
+ *        deadlock with an upstream that answers while it reads (an echo). Loop thread
+ *        only; ::EVIO_ENOTSUP for UDP.
+ * @param conn the connection.
+ * @param on 0 turns it off, anything else on.
+ * @since 1.2
+ */
+EVIO_EXPORT int evio_conn_set_read_backpressure(evio_conn *conn, int on);
+
+/**
  * @brief Set the connection's hard output limit (see ::evio_events.output_limit); 0 means
  *        none. A write past it returns ::EVIO_ENOBUFS, drops those bytes and closes the
  *        connection (`closed` with ::EVIO_ENOBUFS) once the callback returns. @since 1.1

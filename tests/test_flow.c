@@ -94,7 +94,8 @@ static evio_action f_opened(evio_conn *c, void *u) {
         atomic_store(&st->fd_type, type);
     int one = -1;
     len = sizeof one;
-    if (evio_conn_set_nodelay(c, 0) == 0 && getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, &len) == 0)
+    if (evio_conn_set_nodelay(c, 0) == 0 &&
+        getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, &len) == 0)
         atomic_store(&st->nodelay_off_ok, one == 0);
     evio_conn_set_nodelay(c, 1);
     int n = atomic_fetch_add(&st->nthreads, 1);
@@ -368,7 +369,84 @@ static void test_source_hash(void **s) {
     f_destroy(&st);
 }
 
+/* ---- evio_conn_set_read_backpressure(conn, 0): own output no longer stops reading ------ */
+
+static atomic_long rb_in;  /* input bytes the server saw */
+static atomic_int rb_mode; /* what `opened` passes to evio_conn_set_read_backpressure */
+
+static evio_action rb_opened(evio_conn *c, void *u) {
+    (void)u;
+    TS_CHECK(evio_conn_set_read_backpressure(c, atomic_load(&rb_mode)) == 0);
+    return EVIO_NONE;
+}
+
+static evio_action rb_data(evio_conn *c, const void *in, size_t len, void *u) {
+    (void)u;
+    (void)in;
+    static char big[1 << 16];
+    /* Every 64 KiB of input asks for 1 MiB of output, which the client never reads. */
+    long before = atomic_fetch_add(&rb_in, (long)len);
+    for (long k = before / 65536; k < (before + (long)len) / 65536; k++)
+        for (int i = 0; i < 16; i++)
+            TS_CHECK(evio_conn_write(c, big, sizeof big) == 0);
+    return EVIO_NONE;
+}
+
+/* Sends `n` bytes without reading; returns how many the server had seen after 2 s of no
+ * progress (bounded: 30 s in all). */
+static long rb_run(int mode, long n) {
+    atomic_store(&rb_in, 0);
+    atomic_store(&rb_mode, mode);
+    evio_events ev = EVIO_EVENTS_INIT;
+    ev.opened = rb_opened;
+    ev.data = rb_data;
+    const char *addrs[] = {"tcp://127.0.0.1:0"};
+    ts_server s;
+    assert_int_equal(ts_server_start(&s, &ev, NULL, addrs, 1), 0);
+    int fd = ts_connect_server(&s, 0);
+    assert_true(fd >= 0);
+    int small = 64 << 10;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small); /* we never read */
+    ts_set_nonblock(fd, 1);
+    static char chunk[1 << 16];
+    long sent = 0, last = -1;
+    int64_t quiet_since = ts_now_ns(), start = quiet_since;
+    while (atomic_load(&rb_in) < n && ts_now_ns() - quiet_since < 2000000000LL &&
+           ts_now_ns() - start < 30000000000LL) {
+        if (sent < n) {
+            ssize_t w = send(
+                fd, chunk, (size_t)(n - sent < (long)sizeof chunk ? n - sent : (long)sizeof chunk),
+                MSG_NOSIGNAL);
+            if (w > 0)
+                sent += w;
+        }
+        long now = atomic_load(&rb_in);
+        if (now != last) {
+            last = now;
+            quiet_since = ts_now_ns();
+        }
+        ts_wait_readable(-1, 1); /* 1 ms pause between polls of the counter */
+    }
+    long seen = atomic_load(&rb_in);
+    close(fd);
+    assert_int_equal(ts_server_stop(&s), 0);
+    return seen;
+}
+
+static void test_read_backpressure_off(void **state) {
+    (void)state;
+    const long n = 8l << 20; /* asks for 128 MiB of output that nobody reads */
+    long off = rb_run(0, n);
+    long on = rb_run(1, n);
+    /* Off: every byte is read although the output is far above the high watermark.
+     * On (the default): reading stops once the output passed it. */
+    assert_int_equal(off, n);
+    assert_true(on < n / 2);
+    TS_ASSERT_NO_FAILURES();
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_read_backpressure_off),
     cmocka_unit_test(test_pause_resume),
     cmocka_unit_test(test_pending_and_drained_bound_memory),
     cmocka_unit_test(test_output_limit_closes),

@@ -61,6 +61,13 @@ EVIO_EXPORT int evio_conn_pause_read(evio_conn *conn) {
     return c->loop->set_read_paused(c, true);
 }
 
+EVIO_EXPORT int evio_conn_set_read_backpressure(evio_conn *conn, int on) {
+    if (int rc = check_stream_owner(conn, "evio_conn_set_read_backpressure"))
+        return rc;
+    Conn *c = evio::from_handle(conn);
+    return c->loop->set_read_backpressure(c, on != 0);
+}
+
 EVIO_EXPORT int evio_conn_resume_read(evio_conn *conn) {
     if (int rc = check_stream_owner(conn, "evio_conn_resume_read"))
         return rc;

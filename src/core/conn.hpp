@@ -38,17 +38,18 @@ struct Conn {
     Transport transport;
     State state = State::Open;
     bool reuse_input = false;
-    bool dirty = false;        ///< in the loop's list of connections to flush
-    bool read_paused = false;  ///< backpressure: too much unsent output
-    bool reading = false;      ///< the engine delivers its input (recv armed)
-    bool sending = false;      ///< a send is in flight (engine rule 5)
-    bool user_paused = false;  ///< evio_conn_pause_read()
-    bool above_high = false;   ///< passed the high watermark since the last `drained`
-    bool over_limit = false;   ///< a write passed the output limit: closes after the callback
-    bool shut_write = false;   ///< evio_conn_shutdown_write(): SHUT_WR once the output left
-    bool write_closed = false; ///< SHUT_WR done
-    bool input_ended = false;  ///< the peer's end of input, kept open (`input_closed` set)
-    bool close_asked = false;  ///< evio_conn_close(): close once the output has left
+    bool dirty = false;            ///< in the loop's list of connections to flush
+    bool read_paused = false;      ///< backpressure: too much unsent output
+    bool reading = false;          ///< the engine delivers its input (recv armed)
+    bool sending = false;          ///< a send is in flight (engine rule 5)
+    bool user_paused = false;      ///< evio_conn_pause_read()
+    bool above_high = false;       ///< passed the high watermark since the last `drained`
+    bool over_limit = false;       ///< a write passed the output limit: closes after the callback
+    bool shut_write = false;       ///< evio_conn_shutdown_write(): SHUT_WR once the output left
+    bool write_closed = false;     ///< SHUT_WR done
+    bool input_ended = false;      ///< the peer's end of input, kept open (`input_closed` set)
+    bool close_asked = false;      ///< evio_conn_close(): close once the output has left
+    bool output_stops_read = true; ///< evio_conn_set_read_backpressure(): own output pauses reading
     size_t low_watermark = 0;
     size_t high_watermark = 0;
     std::atomic<size_t> output_limit{0}; ///< 0: none (read by evio_conn_send on any thread)

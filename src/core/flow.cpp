@@ -10,6 +10,14 @@ int Loop::set_read_paused(Conn *c, bool paused) {
     return 0;
 }
 
+int Loop::set_read_backpressure(Conn *c, bool on) {
+    c->output_stops_read = on;
+    if (!on)
+        c->read_paused = false;
+    update_reading(c);
+    return 0;
+}
+
 int Loop::set_watermarks(Conn *c, size_t low, size_t high) {
     if (high == 0 || low > high)
         return fail(EVIO_EINVAL, "evio_conn_set_watermarks: want 0 < high and low <= high");

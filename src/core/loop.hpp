@@ -55,6 +55,7 @@ class Loop {
     int write(Conn *c, const void *buf, size_t len);
     // flow.cpp: flow control and half-close asked through the C API (this loop's thread)
     int set_read_paused(Conn *c, bool paused);
+    int set_read_backpressure(Conn *c, bool on);
     int set_watermarks(Conn *c, size_t low, size_t high);
     int shutdown_write(Conn *c);
     int close_when_flushed(Conn *c);

@@ -257,7 +257,7 @@ void Loop::update_reading(Conn *c) {
         return;
     const size_t pending = c->out.size();
     if (pending > c->high_watermark) {
-        c->read_paused = true; // backpressure: a slow reader stops being read
+        c->read_paused = c->output_stops_read; // backpressure: a slow reader stops being read
         c->above_high = true;
     } else if (pending <= c->low_watermark) {
         c->read_paused = false;

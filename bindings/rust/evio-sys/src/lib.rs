@@ -486,6 +486,9 @@ extern "C" {
     /// Sets the connection's watermarks; `EVIO_EINVAL` unless 0 < `high` and `low` <=
     /// `high` (loop thread only; since 1.1).
     pub fn evio_conn_set_watermarks(conn: *mut evio_conn, low: usize, high: usize) -> c_int;
+    /// Whether the connection's own pending output above its high watermark stops reading
+    /// it (on by default; a proxy turns it off; loop thread only; since 1.2).
+    pub fn evio_conn_set_read_backpressure(conn: *mut evio_conn, on: c_int) -> c_int;
     /// Sets the connection's hard output limit; 0: none (loop thread only; since 1.1).
     pub fn evio_conn_set_output_limit(conn: *mut evio_conn, limit: usize) -> c_int;
     /// Shuts down the sending side once the pending output has left, and keeps reading
