@@ -127,6 +127,12 @@ type StreamConn interface {
 	// ResumeRead undoes PauseRead. Reading also waits for the pending output to fall
 	// to the low watermark (see SetWatermarks).
 	ResumeRead() error
+	// SetReadBackpressure chooses whether the connection's own pending output above
+	// its high watermark stops reading it (true, the default). A proxy sets false on
+	// both halves and pauses the other half itself (PauseRead, resumed in Drained):
+	// pausing a half for its own output can deadlock with an upstream that answers
+	// while it reads.
+	SetReadBackpressure(on bool) error
 	// Pending returns how many bytes of output the socket has not taken yet (written by
 	// events, and taken from Send): a producer can wait for the Drained event when it
 	// is high.

@@ -188,6 +188,16 @@ func (c *conn) PauseRead() error {
 	return c.loopCall("PauseRead", func(cc *C.evio_conn) C.int { return C.evio_conn_pause_read(cc) })
 }
 
+func (c *conn) SetReadBackpressure(on bool) error {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	return c.loopCall("SetReadBackpressure", func(cc *C.evio_conn) C.int {
+		return C.evio_conn_set_read_backpressure(cc, v)
+	})
+}
+
 func (c *conn) ResumeRead() error {
 	return c.loopCall("ResumeRead", func(cc *C.evio_conn) C.int { return C.evio_conn_resume_read(cc) })
 }

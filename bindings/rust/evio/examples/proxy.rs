@@ -68,6 +68,9 @@ impl Handler for Proxy {
     /// A client: wait (unread) for its upstream, dialed from this loop.
     fn opened(&self, conn: &mut Conn<Side>) -> Action {
         conn.set_context(Side { peer: None });
+        // Each half is paused for the other half's output, never for its own (that can
+        // deadlock with an upstream that answers while it reads).
+        conn.set_read_backpressure(false).ok();
         let (Ok(()), Ok(me)) = (conn.pause_read(), conn.sender()) else {
             return Action::Close;
         };
@@ -89,6 +92,7 @@ impl Handler for Proxy {
         let Ok(upstream) = conn.sender() else {
             return Action::Close;
         };
+        conn.set_read_backpressure(false).ok();
         // The client's context is reached from its own loop turn (it runs next, before
         // any input of the client, which is paused). If the client left meanwhile the
         // closure gets None, and the upstream goes too.

@@ -261,6 +261,16 @@ impl<C> Conn<C> {
         Error::check(unsafe { sys::evio_conn_pause_read(self.raw()) }).map(drop)
     }
 
+    /// Whether the connection's own pending output above its high watermark stops reading
+    /// it (`true`, the default). A proxy sets `false` on both halves and pauses the *other*
+    /// half itself ([`pause_read`](Conn::pause_read), resumed in `drained`): pausing a half
+    /// for its own output can deadlock with an upstream that answers while it reads.
+    pub fn set_read_backpressure(&self, on: bool) -> Result<(), Error> {
+        // SAFETY: valid connection, loop thread.
+        Error::check(unsafe { sys::evio_conn_set_read_backpressure(self.raw(), c_int::from(on)) })
+            .map(drop)
+    }
+
     /// Undoes [`pause_read`](Conn::pause_read). Reading also needs the pending output at or
     /// under the high watermark (backpressure).
     pub fn resume_read(&self) -> Result<(), Error> {
