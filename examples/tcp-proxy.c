@@ -20,6 +20,8 @@
  *   output passed the high watermark, the reading side is paused; the other side's
  *   `drained` event (at the low watermark) resumes it. A slow reader on either side thus
  *   holds the proxy's memory per pair near the watermark, whatever the fast side sends.
+ *   A half is never paused for its own output (evio_conn_set_read_backpressure(c, 0)):
+ *   with an upstream that answers while it reads (an echo), that would deadlock.
  * - Half-close: a side's end of input (`input_closed`) shuts down the other side's sending
  *   direction once its output has left (evio_conn_shutdown_write), so a client that sends
  *   a request and then its FIN still gets the whole response. A side that is done in both
