@@ -336,6 +336,13 @@ static void test_addr_string(void **state_) {
     assert_int_equal(evio_addr_string((struct sockaddr *)&odd, sizeof odd, buf, sizeof buf),
                      EVIO_EINVAL);
     assert_int_equal(evio_addr_string((struct sockaddr *)&a4, 4, buf, sizeof buf), EVIO_EINVAL);
+    /* Too short to hold even the family: refused without reading it (found by the fuzzer:
+     * a 0- or 1-byte heap buffer was read past under ASAN). */
+    unsigned char *tiny = malloc(1);
+    tiny[0] = 0;
+    assert_int_equal(evio_addr_string((struct sockaddr *)tiny, 0, buf, sizeof buf), EVIO_EINVAL);
+    assert_int_equal(evio_addr_string((struct sockaddr *)tiny, 1, buf, sizeof buf), EVIO_EINVAL);
+    free(tiny);
     assert_int_equal(evio_addr_string((struct sockaddr *)&a6, 8, buf, sizeof buf), EVIO_EINVAL);
 }
 

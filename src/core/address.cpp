@@ -326,7 +326,8 @@ int resolve_dial_host(const ListenSpec &spec, std::vector<SockAddr> &out, std::s
 }
 
 int format_address(const sockaddr *sa, socklen_t len, char *buf, size_t buflen) noexcept {
-    if (sa == nullptr || (buf == nullptr && buflen > 0))
+    if (sa == nullptr || (buf == nullptr && buflen > 0) ||
+        len < static_cast<socklen_t>(sizeof(sa_family_t))) // too short to hold its family
         return EVIO_EINVAL;
     char host[INET6_ADDRSTRLEN];
     int n;
