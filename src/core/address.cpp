@@ -135,6 +135,14 @@ void any_address(ListenSpec &out, int family, in_port_t nport) {
     out.dual_stack = family == AF_UNSPEC;
 }
 
+/// Sets the port (network byte order) of a resolved IPv4 or IPv6 address.
+void set_port(sockaddr_storage &addr, in_port_t nport) {
+    if (addr.ss_family == AF_INET)
+        reinterpret_cast<sockaddr_in *>(&addr)->sin_port = nport;
+    else
+        reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port = nport;
+}
+
 int resolve_host(std::string_view text, const std::string &host, ListenSpec &out, int family,
                  in_port_t nport) {
     addrinfo hints{};
@@ -154,10 +162,7 @@ int resolve_host(std::string_view text, const std::string &host, ListenSpec &out
     std::memcpy(&out.addr, res->ai_addr, res->ai_addrlen);
     out.addr_len = static_cast<socklen_t>(res->ai_addrlen);
     freeaddrinfo(res);
-    if (out.addr.ss_family == AF_INET)
-        reinterpret_cast<sockaddr_in *>(&out.addr)->sin_port = nport;
-    else
-        reinterpret_cast<sockaddr_in6 *>(&out.addr)->sin6_port = nport;
+    set_port(out.addr, nport);
     return 0;
 }
 
@@ -311,10 +316,7 @@ int resolve_dial_host(const ListenSpec &spec, std::vector<SockAddr> &out, std::s
         SockAddr a{};
         std::memcpy(&a.addr, ai->ai_addr, ai->ai_addrlen);
         a.len = static_cast<socklen_t>(ai->ai_addrlen);
-        if (ai->ai_family == AF_INET)
-            reinterpret_cast<sockaddr_in *>(&a.addr)->sin_port = spec.port;
-        else
-            reinterpret_cast<sockaddr_in6 *>(&a.addr)->sin6_port = spec.port;
+        set_port(a.addr, spec.port);
         out.push_back(a);
     }
     freeaddrinfo(res);
