@@ -86,7 +86,8 @@ static evio_action on_data(evio_conn *c, const void *in, size_t len, void *u) {
         if (in != NULL || len != 0)
             atomic_fetch_add(&st->null_bad_args, 1);
         long seq = atomic_load(&st->wake_seq);
-        ts_counter_add(&st->nulls, 1); /* before max_seq: the test waits on max_seq, then reads nulls */
+        ts_counter_add(&st->nulls,
+                       1); /* before max_seq: the test waits on max_seq, then reads nulls */
         if (seq > ts_counter_get(&st->max_seq))
             ts_counter_add(&st->max_seq, seq - ts_counter_get(&st->max_seq));
         if (x->write_on_wake)

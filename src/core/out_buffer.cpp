@@ -40,8 +40,14 @@ OutBuffer::Chunk *OutBuffer::new_chunk(size_t at_least) {
     return c;
 }
 
+/// An emptied last chunk stays in place (no spare is taken and given back per request)
+/// when release() would have kept it as the spare: idle memory is the same.
+bool OutBuffer::keeps_as_spare(const Chunk *c) const {
+    return spare_ == nullptr && c->cap <= kLargestChunk;
+}
+
 void OutBuffer::release(Chunk *c) {
-    if (spare_ == nullptr && c->cap <= kLargestChunk) {
+    if (keeps_as_spare(c)) {
         spare_ = c;
         return;
     }
@@ -52,6 +58,12 @@ void OutBuffer::append(const void *p, size_t n) {
     const char *src = static_cast<const char *>(p);
     if (n == 0)
         return;
+    if (size_ == 0 && first_ != nullptr && first_->cap < n) {
+        // The emptied chunk kept in place is too small for this write: one that holds it
+        // instead (kept in its turn), rather than two chunks for every such write.
+        std::free(first_);
+        first_ = last_ = nullptr;
+    }
     if (last_ != nullptr && last_->tail < last_->cap) {
         size_t room = last_->cap - last_->tail;
         size_t k = n < room ? n : room;
@@ -110,6 +122,10 @@ void OutBuffer::consume(size_t n) {
             return;
         }
         n -= have;
+        if (first_ == last_ && keeps_as_spare(first_)) {
+            first_->head = first_->tail = 0; // all sent: the next append fills it again
+            return;
+        }
         Chunk *done = first_;
         first_ = done->next;
         if (first_ == nullptr)

@@ -44,6 +44,7 @@ class OutBuffer {
     };
     Chunk *new_chunk(size_t at_least);
     void release(Chunk *c);
+    bool keeps_as_spare(const Chunk *c) const;
 
     Chunk *first_ = nullptr;
     Chunk *last_ = nullptr;

@@ -151,8 +151,12 @@ int ReadinessEngine::wait(int timeout_ms) {
     batch_++;
     cursor_ = phase_ = repeats_ = 0;
     nevents_ = 0;
-    if (queued_head_ < queued_.size())
+    if (queued_head_ < queued_.size()) {
         timeout_ms = 0; // completions are waiting already
+    } else {
+        queued_.clear(); // all handed out (next() does not clear: it is on every event's path)
+        queued_head_ = 0;
+    }
     int n = poller_->wait(events_.data(), static_cast<int>(events_.size()), timeout_ms);
     if (n < 0) {
         failed_ = true; // the loop stops; what it cancels then may fail too
@@ -183,7 +187,7 @@ bool ReadinessEngine::next_queued(Completion &out) {
 
 bool ReadinessEngine::next(Completion &out) {
     for (;;) {
-        if (next_queued(out))
+        if (queued_head_ < queued_.size() && next_queued(out))
             return true;
         if (cursor_ >= nevents_)
             return false;
