@@ -3,8 +3,9 @@
 // - Bytes come out in order across many chunks, whatever the append and consume sizes.
 // - Appending never moves bytes already gathered for a send (engine rule 5): the iovec
 //   taken before an append still points at the same, unchanged bytes after it.
-// - A connection that writes a little at a time reuses its chunk (same memory), and
-//   gather() never offers more than kMaxIov buffers.
+// - A connection that writes a little at a time reuses its chunk (same memory); a reply
+//   larger than the chunk kept gets one chunk that holds it; gather() never offers more
+//   than kMaxIov buffers.
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -106,6 +107,31 @@ void test_small_writes_reuse_memory(void **) {
     assert_int_equal(b.gather(&iov), 0);
 }
 
+void test_larger_reply_gets_one_chunk(void **) {
+    // The emptied chunk stays in place; a reply larger than it replaces it with one that
+    // holds the reply (one buffer to send, not two), which is then reused in its turn.
+    OutBuffer b;
+    std::vector<unsigned char> small(5, 's'), large(1000, 'L');
+    b.append(small.data(), small.size());
+    b.consume(b.size());
+    const iovec *iov;
+    const void *at = nullptr;
+    for (int i = 0; i < 100; i++) {
+        b.append(large.data(), large.size());
+        assert_int_equal(b.gather(&iov), 1);
+        assert_int_equal(iov[0].iov_len, large.size());
+        assert_memory_equal(iov[0].iov_base, large.data(), large.size());
+        if (i == 0)
+            at = iov[0].iov_base;
+        assert_ptr_equal(iov[0].iov_base, at);
+        b.consume(b.size());
+        b.append(small.data(), small.size()); // a smaller one fits the kept chunk
+        assert_int_equal(b.gather(&iov), 1);
+        assert_ptr_equal(iov[0].iov_base, at);
+        b.consume(b.size());
+    }
+}
+
 void test_gather_is_bounded(void **) {
     OutBuffer b;
     std::vector<unsigned char> big(64 << 10, 'x');
@@ -127,6 +153,7 @@ int main(void) {
         cmocka_unit_test(test_order_across_chunks),
         cmocka_unit_test(test_append_never_moves_gathered_bytes),
         cmocka_unit_test(test_small_writes_reuse_memory),
+        cmocka_unit_test(test_larger_reply_gets_one_chunk),
         cmocka_unit_test(test_gather_is_bounded),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
