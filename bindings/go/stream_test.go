@@ -287,6 +287,60 @@ func TestPauseResume(t *testing.T) {
 	}
 }
 
+// TestReadBackpressureOff: with SetReadBackpressure(false), a client that sends 8 MiB
+// and never reads has its whole input read, although the output owed to it (16 times
+// the input) is far above the high watermark. With the default (on), reading stops
+// after a few hundred KiB and the test fails on its timeout. The C test is
+// tests/test_flow.c: test_read_backpressure_off.
+func TestReadBackpressureOff(t *testing.T) {
+	const input, step, answer = 8 << 20, 64 << 10, 1 << 20 // each step of input: 1 MiB out
+	for _, suffix := range engines {
+		suffix := suffix
+		t.Run("tcp"+suffix, func(t *testing.T) {
+			var seen int64
+			allRead := make(chan struct{})
+			var ev evio.Events
+			ev.Opened = func(c evio.Conn) ([]byte, evio.Options, evio.Action) {
+				if err := c.(evio.StreamConn).SetReadBackpressure(false); err != nil {
+					t.Errorf("SetReadBackpressure: %v", err)
+				}
+				return nil, evio.Options{}, evio.None
+			}
+			ev.Data = func(c evio.Conn, in []byte) ([]byte, evio.Action) {
+				after := atomic.AddInt64(&seen, int64(len(in)))
+				before := after - int64(len(in))
+				if before < input && after >= input {
+					close(allRead)
+				}
+				if steps := after/step - before/step; steps > 0 {
+					return make([]byte, steps*answer), evio.None
+				}
+				return nil, evio.None
+			}
+			st := start(t, ev, "tcp"+suffix+"://127.0.0.1:0")
+			c := dialAddr(t, st.Addrs[0])
+			defer c.Close() // before start's Stop: the output nobody reads is dropped
+			if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+				t.Fatal(err) // it never reads: keep what the kernel takes small
+			}
+			written := make(chan error, 1)
+			go func() {
+				_, err := c.Write(make([]byte, input))
+				written <- err
+			}()
+			select {
+			case <-allRead:
+			case <-time.After(timeout):
+				t.Fatalf("read backpressure off: Data saw %d of %d bytes in %v",
+					atomic.LoadInt64(&seen), input, timeout)
+			}
+			if err := recv(t, written, "the client's write"); err != nil {
+				t.Fatalf("the client's write: %v", err)
+			}
+		})
+	}
+}
+
 // closeWriter is a client connection that can half-close (*net.TCPConn, *net.UnixConn).
 type closeWriter interface {
 	net.Conn
@@ -473,7 +527,7 @@ func TestDrained(t *testing.T) {
 }
 
 // TestStreamConnMisc: SetNoDelay and SetWatermarks check their arguments and the
-// transport; a UDP sender refuses everything with ENOTSUP.
+// transport; a UDP sender refuses everything (SetReadBackpressure too) with ENOTSUP.
 func TestStreamConnMisc(t *testing.T) {
 	results := make(chan []error, 2)
 	var ev evio.Events
@@ -488,7 +542,8 @@ func TestStreamConnMisc(t *testing.T) {
 		_, perr := sc.Pending()
 		done := make(chan error, 1)
 		sc.Post(func(c evio.StreamConn, err error) { done <- err })
-		results <- []error{sc.Send(in), <-done, sc.PauseRead(), perr, sc.ShutdownWrite(), sc.SetNoDelay(true)}
+		results <- []error{sc.Send(in), <-done, sc.PauseRead(), perr, sc.ShutdownWrite(), sc.SetNoDelay(true),
+			sc.SetReadBackpressure(false)}
 		return in, evio.None
 	}
 	st := start(t, ev, "tcp://127.0.0.1:0", "unix://"+sockPath(t), "udp://127.0.0.1:0")
@@ -510,7 +565,7 @@ func TestStreamConnMisc(t *testing.T) {
 	defer d.Close()
 	d.Write([]byte("x"))
 	e := syscall.ENOTSUP
-	check("udp", recv(t, results, "Data"), e, e, e, e, e, e)
+	check("udp", recv(t, results, "Data"), e, e, e, e, e, e, e)
 }
 
 // TestPostPanic: a panic in a posted function stops a server run by Start, and Wait

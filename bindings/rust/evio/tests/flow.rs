@@ -1,12 +1,13 @@
-//! Flow control and half-close: pause/resume, pending + watermarks + `drained`, the output
-//! limit, `shutdown_write`, `input_closed`, `fd`/`set_nodelay`, and source-hash balancing.
+//! Flow control and half-close: pause/resume, read backpressure off, pending + watermarks +
+//! `drained`, the output limit, `shutdown_write`, `input_closed`, `fd`/`set_nodelay`, and
+//! source-hash balancing.
 
 mod common;
 
 use std::ffi::{c_int, c_void};
 use std::io::{Read, Write};
-use std::net::{Shutdown, UdpSocket};
-use std::os::fd::RawFd;
+use std::net::{Shutdown, TcpStream, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use evio::{Action, Conn, ConnSender, Engine, Error, Handler, LoadBalance, Server
 
 on_both_engines!(
     pause_and_resume_read,
+    read_backpressure_off_reads_past_the_high_watermark,
     shutdown_write_half_closes_and_keeps_reading,
     input_closed_keeps_the_connection_open_for_the_reply,
     input_closed_is_opt_in,
@@ -156,6 +158,88 @@ fn pause_and_resume_read(engine: Engine, _: &str) {
         "flow control on a closed conn"
     );
     stop(server);
+}
+
+// ---------------------------------------------------------------------------------------
+// Read backpressure
+
+/// What the client sends without reading anything.
+const RB_INPUT: usize = 8 << 20;
+/// Every `RB_STEP` bytes of input ask for `RB_ANSWER` bytes of output: 128 MiB in all, far
+/// above the default high watermark (1 MiB) and what the kernel holds.
+const RB_STEP: usize = 64 << 10;
+const RB_ANSWER: usize = 1 << 20;
+
+/// Turns the connection's read backpressure off in `opened`, answers each `RB_STEP` of
+/// input with `RB_ANSWER` bytes, and signals `all_read` once the whole input was seen.
+struct Amplifier {
+    answer: Vec<u8>,
+    seen: AtomicUsize,
+    all_read: Sender<()>,
+}
+
+impl Handler for Amplifier {
+    type Context = ();
+
+    fn opened(&self, conn: &mut Conn<()>) -> Action {
+        conn.set_read_backpressure(false).unwrap();
+        Action::None
+    }
+
+    fn data(&self, conn: &mut Conn<()>, input: &[u8]) -> Action {
+        let before = self.seen.fetch_add(input.len(), Ordering::SeqCst);
+        let after = before + input.len();
+        for _ in before / RB_STEP..after / RB_STEP {
+            conn.write(&self.answer).unwrap();
+        }
+        if before < RB_INPUT && after >= RB_INPUT {
+            self.all_read.send(()).unwrap();
+        }
+        Action::None
+    }
+}
+
+/// Sets the socket's receive buffer (the kernel doubles it).
+fn set_rcvbuf(s: &TcpStream, bytes: c_int) {
+    let len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: a valid socket and option buffer.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &bytes as *const c_int as *const c_void,
+            len,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt SO_RCVBUF");
+}
+
+/// The C test `test_read_backpressure_off` through the binding: a client sends 8 MiB and
+/// never reads; with read backpressure off its whole input reaches `data` although the
+/// output owed to it is far above the high watermark. (On, the default, reading stops
+/// after a few hundred KiB: this test then fails on its timeout.)
+fn read_backpressure_off_reads_past_the_high_watermark(engine: Engine, _: &str) {
+    let (tx, rx) = channel();
+    let h = Arc::new(Amplifier {
+        answer: vec![b'a'; RB_ANSWER],
+        seen: AtomicUsize::new(0),
+        all_read: tx,
+    });
+    let server = start(Server::new(), engine, 1, h.clone(), &["tcp://127.0.0.1:0"]);
+    let mut c = tcp(ip(&server, 0));
+    set_rcvbuf(&c, 64 << 10); // it never reads: keep what the kernel takes small
+    let writer = thread::spawn(move || c.write_all(&vec![b'i'; RB_INPUT]).map(|()| c));
+    let done = rx.recv_timeout(TIMEOUT);
+    let seen = h.seen.load(Ordering::SeqCst);
+    assert!(
+        done.is_ok(),
+        "read backpressure off: data saw {seen} of {RB_INPUT} bytes in {TIMEOUT:?}"
+    );
+    assert_eq!(seen, RB_INPUT);
+    let c = writer.join().unwrap().expect("the whole input was taken");
+    stop(server);
+    drop(c);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -653,6 +737,7 @@ impl Handler for UdpCheck {
         let codes = vec![
             conn.fd().unwrap_err().code(),
             conn.pause_read().unwrap_err().code(),
+            conn.set_read_backpressure(false).unwrap_err().code(),
             conn.pending().unwrap_err().code(),
             conn.shutdown_write().unwrap_err().code(),
             conn.sender().unwrap_err().code(),
@@ -675,7 +760,7 @@ fn udp_senders_have_no_flow_control(engine: Engine, _: &str) {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(TIMEOUT)).unwrap();
     sock.send_to(b"ping", ip(&server, 0)).unwrap();
-    assert_eq!(rx.recv_timeout(TIMEOUT), Ok(vec![EVIO_ENOTSUP; 5]));
+    assert_eq!(rx.recv_timeout(TIMEOUT), Ok(vec![EVIO_ENOTSUP; 6]));
     let mut buf = [0u8; 16];
     let (n, _) = sock.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"ping");

@@ -1,6 +1,7 @@
 //! The proxy example (`examples/proxy.rs`) end to end: MiBs of random bytes in random chunks
 //! both ways through it, byte-exact, with half-close in each direction, backpressure on
-//! small watermarks, and a refused upstream closing the client.
+//! small watermarks, an echo upstream that would wedge a proxy whose halves are paused for
+//! their own output, and a refused upstream closing the client.
 
 mod common;
 
@@ -21,6 +22,7 @@ use std::sync::Arc;
 
 on_both_engines!(
     mibs_both_ways_byte_exact_with_half_close,
+    a_late_echo_upstream_does_not_wedge_the_proxy,
     a_refused_upstream_closes_the_client,
 );
 
@@ -61,18 +63,23 @@ fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
     got
 }
 
-fn start_proxy(engine: Engine, upstream: String) -> (ServerHandle, SocketAddr, Arc<Pauses>) {
+/// Starts the proxy with the watermarks `high` / 4 and `high` (on its halves and its own).
+fn start_proxy(
+    engine: Engine,
+    upstream: String,
+    high: usize,
+) -> (ServerHandle, SocketAddr, Arc<Pauses>) {
     let pauses = Arc::new(Pauses::default());
     let proxy = Proxy {
         upstream,
-        high_watermark: HIGH,
+        high_watermark: high,
         connect_timeout: TIMEOUT,
         pauses: pauses.clone(),
     };
     let server = Server::new()
         .loops(2)
         .engine(engine)
-        .watermarks(HIGH / 4, HIGH)
+        .watermarks(high / 4, high)
         .start(proxy, &["tcp://127.0.0.1:0"])
         .expect("start the proxy");
     let addr = server.addr(0).unwrap().as_socket_addr().unwrap();
@@ -127,7 +134,7 @@ fn mibs_both_ways_byte_exact_with_half_close(engine: Engine, _: &str) {
     let response = random_bytes(2, RESPONSE);
     let backend = TcpListener::from(small_window_socket(0));
     let upstream = format!("tcp://{}", backend.local_addr().unwrap());
-    let (server, addr, pauses) = start_proxy(engine, upstream);
+    let (server, addr, pauses) = start_proxy(engine, upstream, HIGH);
 
     // The backend reads the whole request (to the forwarded FIN), then answers and closes.
     let backend_side = {
@@ -176,11 +183,99 @@ fn mibs_both_ways_byte_exact_with_half_close(engine: Engine, _: &str) {
     server.wait().unwrap();
 }
 
+/// Sets a socket option of `s` to `bytes` (a buffer size; setting it stops autotuning).
+fn set_buf(s: &TcpStream, opt: libc::c_int, bytes: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: a valid socket and option buffer.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            opt,
+            &bytes as *const libc::c_int as *const libc::c_void,
+            len,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt");
+}
+
+/// Echoes `s` (read a chunk, write it back, blocking) until the end of its input, then
+/// ends its output. While its answers wait unread it reads nothing either.
+fn echo(mut s: TcpStream) -> usize {
+    let mut buf = vec![0u8; 64 << 10];
+    let mut total = 0;
+    loop {
+        let n = s.read(&mut buf).expect("the upstream's read");
+        if n == 0 {
+            s.shutdown(Shutdown::Write).unwrap();
+            return total;
+        }
+        s.write_all(&buf[..n]).expect("the upstream's write");
+        total += n;
+    }
+}
+
+/// The proxy's halves must not be paused for their own output (the example turns read
+/// backpressure off on both): an echo upstream that starts reading only once the proxy's
+/// upstream half holds more than the high watermark would wedge it. That half would stop
+/// reading until its output fell to the low watermark (768 KiB less), and the upstream
+/// takes that output only while its answers are read: it stops after its send buffer (32
+/// KiB here) and the half's receive window (the kernel's initial ~128 KiB) are full.
+fn a_late_echo_upstream_does_not_wedge_the_proxy(engine: Engine, _: &str) {
+    let high = 1 << 20; // the default (HIGH is too small to wedge it)
+    const N: usize = 8 << 20;
+    let request = random_bytes(5, N);
+    let backend = TcpListener::from(small_window_socket(0));
+    let upstream = format!("tcp://{}", backend.local_addr().unwrap());
+    let (server, addr, pauses) = start_proxy(engine, upstream, high);
+    let backend_side = {
+        let pauses = pauses.clone();
+        thread::spawn(move || {
+            let (s, _) = backend.accept().unwrap();
+            s.set_read_timeout(Some(TIMEOUT)).unwrap();
+            s.set_write_timeout(Some(TIMEOUT)).unwrap();
+            set_buf(&s, libc::SO_SNDBUF, 16 << 10);
+            // Late: the proxy's upstream half first holds more than `high`, and the
+            // client is paused for it.
+            wait_for_pause(&pauses, 0);
+            let late = pauses[0].load(Ordering::SeqCst) > 0;
+            (late, echo(s))
+        })
+    };
+    let mut client = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+    client.set_read_timeout(Some(TIMEOUT)).unwrap();
+    client.set_write_timeout(Some(TIMEOUT)).unwrap();
+    let writer = {
+        let mut w = client.try_clone().unwrap();
+        let request = request.clone();
+        thread::spawn(move || {
+            w.write_all(&request).unwrap();
+            w.shutdown(Shutdown::Write).unwrap();
+        })
+    };
+    let mut got = Vec::with_capacity(N);
+    let read = (&mut client).take(N as u64 + 1).read_to_end(&mut got);
+    assert!(
+        read.is_ok(),
+        "the echo stopped after {} of {N} bytes: {read:?}",
+        got.len()
+    );
+    let (late, echoed) = backend_side.join().unwrap();
+    assert!(late, "the client was never paused for the upstream half");
+    writer.join().unwrap();
+    assert_eq!(echoed, N);
+    assert_eq!(got.len(), N);
+    assert!(got == request, "the echo arrived byte-exact");
+    server.stop(Duration::from_secs(5));
+    server.wait().unwrap();
+}
+
 fn a_refused_upstream_closes_the_client(engine: Engine, _: &str) {
     let dead = TcpListener::bind("127.0.0.1:0").unwrap();
     let upstream = format!("tcp://{}", dead.local_addr().unwrap());
     drop(dead);
-    let (server, addr, _) = start_proxy(engine, upstream);
+    let (server, addr, _) = start_proxy(engine, upstream, HIGH);
     let mut client = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
     client.set_read_timeout(Some(TIMEOUT)).unwrap();
     client.write_all(b"lost").unwrap();
