@@ -11,25 +11,12 @@
 
 namespace evio {
 
-namespace {
-thread_local Loop *t_loop = nullptr;
-} // namespace
+thread_local Loop *Loop::t_running = nullptr;
 
 int64_t now_ns() noexcept {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-evio_action checked_action(int raw) noexcept {
-    switch (raw) {
-    case EVIO_DETACH:
-    case EVIO_CLOSE:
-    case EVIO_SHUTDOWN:
-        return static_cast<evio_action>(raw);
-    default:
-        return EVIO_NONE;
-    }
 }
 
 Loop::Loop(Server &server, int index, std::unique_ptr<Engine> engine)
@@ -41,10 +28,6 @@ Loop::~Loop() {
     MailboxItems left;
     mailbox_->close(left);
     drop(left);
-}
-
-Loop *Loop::on_this_thread() noexcept {
-    return t_loop;
 }
 
 int Loop::watch(Listener &l) {
@@ -71,15 +54,15 @@ int Loop::watch(UdpSocket &u) {
 int Loop::run() {
     // evio_serve() may be called inside a callback of another server: that loop is
     // blocked meanwhile, and is this thread's loop again once this one returns.
-    Loop *const outer = t_loop;
-    t_loop = this;
+    Loop *const outer = t_running;
+    t_running = this;
     start_ticking();
     int err = 0;
     while (err == 0 && !should_stop())
         err = turn();
     // Connections still open after a drain are the ones its deadline cut short.
     shutdown_all(draining_ && head_ != nullptr ? EVIO_ETIMEDOUT : 0);
-    t_loop = outer;
+    t_running = outer;
     return err;
 }
 

@@ -46,8 +46,9 @@ class Loop {
     int watch(Listener &l);
     int watch(UdpSocket &u);
 
-    /// The loop running on the calling thread, or null.
-    static Loop *on_this_thread() noexcept;
+    /// The loop running on the calling thread, or null. Inline: every loop-thread-only
+    /// call of the C API asks it.
+    static Loop *on_this_thread() noexcept { return t_running; }
     /// Makes the loop look at the server's state. Any thread; async-signal-safe.
     void interrupt() noexcept { engine_->interrupt(); }
 
@@ -70,6 +71,10 @@ class Loop {
 
   private:
     // loop.cpp
+    /// The loop this thread runs (run() sets it). initial-exec: the library is linked at
+    /// start-up (or dlopen()ed into a process with room for one pointer of static TLS),
+    /// and the model saves a __tls_get_addr call on every lookup.
+    static thread_local Loop *t_running __attribute__((tls_model("initial-exec")));
     int turn();
     void dispatch(const Completion &done);
     int next_timeout(int64_t now) const;
@@ -174,6 +179,15 @@ int64_t now_ns() noexcept;
 
 /// A callback's return value as an action: a C callback may return any int, which must
 /// not be used as an evio_action before it is checked (unknown values mean EVIO_NONE).
-evio_action checked_action(int raw) noexcept;
+inline evio_action checked_action(int raw) noexcept {
+    switch (raw) {
+    case EVIO_DETACH:
+    case EVIO_CLOSE:
+    case EVIO_SHUTDOWN:
+        return static_cast<evio_action>(raw);
+    default:
+        return EVIO_NONE;
+    }
+}
 
 } // namespace evio

@@ -8,8 +8,7 @@
 namespace evio {
 
 namespace {
-constexpr size_t kFirstChunk = 64;         // a small reply fits; idle memory stays small
-constexpr size_t kLargestChunk = 64 << 10; // growth stops here; kept as spare up to this
+constexpr size_t kFirstChunk = 64; // a small reply fits; idle memory stays small
 } // namespace
 
 OutBuffer::~OutBuffer() {
@@ -40,12 +39,6 @@ OutBuffer::Chunk *OutBuffer::new_chunk(size_t at_least) {
     return c;
 }
 
-/// An emptied last chunk stays in place (no spare is taken and given back per request)
-/// when release() would have kept it as the spare: idle memory is the same.
-bool OutBuffer::keeps_as_spare(const Chunk *c) const {
-    return spare_ == nullptr && c->cap <= kLargestChunk;
-}
-
 void OutBuffer::release(Chunk *c) {
     if (keeps_as_spare(c)) {
         spare_ = c;
@@ -54,10 +47,8 @@ void OutBuffer::release(Chunk *c) {
     std::free(c);
 }
 
-void OutBuffer::append(const void *p, size_t n) {
+void OutBuffer::append_in_new_chunks(const void *p, size_t n) {
     const char *src = static_cast<const char *>(p);
-    if (n == 0)
-        return;
     if (size_ == 0 && first_ != nullptr && first_->cap < n) {
         // The emptied chunk kept in place is too small for this write: one that holds it
         // instead (kept in its turn), rather than two chunks for every such write.
@@ -86,15 +77,7 @@ void OutBuffer::append(const void *p, size_t n) {
     size_ += n;
 }
 
-int OutBuffer::gather(const iovec **iov) {
-    if (first_ == last_) { // the common case: one chunk, described inline (no array)
-        *iov = &one_;
-        if (first_ == nullptr || first_->tail == first_->head)
-            return 0;
-        one_.iov_base = first_->data + first_->head;
-        one_.iov_len = first_->tail - first_->head;
-        return 1;
-    }
+int OutBuffer::gather_chunks(const iovec **iov) {
     if (iov_ == nullptr) {
         iov_ = static_cast<iovec *>(std::malloc(sizeof(iovec) * kMaxIov));
         if (iov_ == nullptr)
@@ -112,7 +95,7 @@ int OutBuffer::gather(const iovec **iov) {
     return n;
 }
 
-void OutBuffer::consume(size_t n) {
+void OutBuffer::consume_chunks(size_t n) {
     assert(n <= size_);
     size_ -= n;
     while (first_ != nullptr && n > 0) {

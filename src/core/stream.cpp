@@ -206,7 +206,8 @@ void Loop::on_send(Conn *c, ssize_t result) {
 void Loop::after_output_left(Conn *c) {
     clear_timer(c->write_timer); // the output left in time
     if (c->state == Conn::State::Open && !c->shut_write && !c->above_high) { // the common case
-        update_reading(c);
+        if (c->read_paused)
+            update_reading(c); // paused for this output: reading resumes (else unchanged)
         close_if_done(c);
         return;
     }
