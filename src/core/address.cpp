@@ -1,3 +1,5 @@
+// evio's address syntax ([scheme://]host:port[?options], unix paths) parsed into a
+// ListenSpec, for listening (resolved now) and for dialing (names left to the resolver).
 #include "core/address.hpp"
 
 #include <arpa/inet.h>
@@ -5,9 +7,8 @@
 #include <netinet/in.h>
 #include <sys/un.h>
 
-#include <algorithm>
 #include <charconv>
-#include <cstdio>
+#include <cstddef>
 #include <cstring>
 
 #include <evio.h>
@@ -133,14 +134,6 @@ void any_address(ListenSpec &out, int family, in_port_t nport) {
     sin6->sin6_port = nport;
     out.addr_len = sizeof(sockaddr_in6);
     out.dual_stack = family == AF_UNSPEC;
-}
-
-/// Sets the port (network byte order) of a resolved IPv4 or IPv6 address.
-void set_port(sockaddr_storage &addr, in_port_t nport) {
-    if (addr.ss_family == AF_INET)
-        reinterpret_cast<sockaddr_in *>(&addr)->sin_port = nport;
-    else
-        reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port = nport;
 }
 
 int resolve_host(std::string_view text, const std::string &host, ListenSpec &out, int family,
@@ -295,62 +288,4 @@ int parse_address(std::string_view text, ListenSpec &out, Purpose purpose) {
         return parse_dial_inet(text, rest, out, family);
     return parse_inet(text, rest, out, family);
 }
-
-int resolve_dial_host(const ListenSpec &spec, std::vector<SockAddr> &out, std::string &why) {
-    addrinfo hints{};
-    hints.ai_family = spec.family;
-    hints.ai_socktype = spec.transport == Transport::Udp ? SOCK_DGRAM : SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG;
-    addrinfo *res = nullptr;
-    int rc = getaddrinfo(spec.host.c_str(), nullptr, &hints, &res);
-    if (rc != 0 || res == nullptr) {
-        if (res)
-            freeaddrinfo(res);
-        why = spec.original + ": unknown host \"" + spec.host + "\" (" + gai_strerror(rc) + ")";
-        return rc == EAI_MEMORY ? EVIO_ENOMEM : EVIO_ENOENT;
-    }
-    for (const addrinfo *ai = res; ai != nullptr; ai = ai->ai_next) {
-        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
-            ai->ai_addrlen > sizeof(sockaddr_storage))
-            continue;
-        SockAddr a{};
-        std::memcpy(&a.addr, ai->ai_addr, ai->ai_addrlen);
-        a.len = static_cast<socklen_t>(ai->ai_addrlen);
-        set_port(a.addr, spec.port);
-        out.push_back(a);
-    }
-    freeaddrinfo(res);
-    if (out.empty()) {
-        why = spec.original + ": host \"" + spec.host + "\" has no IPv4 or IPv6 address";
-        return EVIO_ENOENT;
-    }
-    return 0;
-}
-
-int format_address(const sockaddr *sa, socklen_t len, char *buf, size_t buflen) noexcept {
-    if (sa == nullptr || (buf == nullptr && buflen > 0) ||
-        len < static_cast<socklen_t>(sizeof(sa_family_t))) // too short to hold its family
-        return EVIO_EINVAL;
-    char host[INET6_ADDRSTRLEN];
-    int n;
-    if (sa->sa_family == AF_INET && len >= static_cast<socklen_t>(sizeof(sockaddr_in))) {
-        auto *sin = reinterpret_cast<const sockaddr_in *>(sa);
-        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host);
-        n = std::snprintf(buf, buflen, "%s:%u", host, ntohs(sin->sin_port));
-    } else if (sa->sa_family == AF_INET6 && len >= static_cast<socklen_t>(sizeof(sockaddr_in6))) {
-        auto *sin6 = reinterpret_cast<const sockaddr_in6 *>(sa);
-        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof host);
-        n = std::snprintf(buf, buflen, "[%s]:%u", host, ntohs(sin6->sin6_port));
-    } else if (sa->sa_family == AF_UNIX) {
-        auto *un = reinterpret_cast<const sockaddr_un *>(sa);
-        size_t off = offsetof(sockaddr_un, sun_path);
-        size_t plen = len > static_cast<socklen_t>(off) ? static_cast<size_t>(len) - off : 0;
-        plen = strnlen(un->sun_path, std::min(plen, sizeof un->sun_path));
-        n = std::snprintf(buf, buflen, "%.*s", static_cast<int>(plen), un->sun_path);
-    } else {
-        return EVIO_EINVAL;
-    }
-    return n < 0 ? EVIO_EINVAL : n;
-}
-
 } // namespace evio

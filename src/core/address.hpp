@@ -1,6 +1,7 @@
 // Parsing of evio's address syntax: [scheme://]host:port[?reuseport=true].
 #pragma once
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cstdint>
@@ -48,13 +49,16 @@ struct SockAddr {
     socklen_t len;
 };
 
-/// Resolves the host name of a dial (`spec.host`, `spec.port`) into its addresses, in
-/// the resolver's order. Blocks (getaddrinfo): the resolver thread only. 0 or a negative
-/// EVIO_E… code (ENOENT: unknown host), with `why` set to a message.
-int resolve_dial_host(const ListenSpec &spec, std::vector<SockAddr> &out, std::string &why);
+/// Sets the port (network byte order) of a resolved IPv4 or IPv6 address.
+inline void set_port(sockaddr_storage &addr, in_port_t nport) {
+    if (addr.ss_family == AF_INET)
+        reinterpret_cast<sockaddr_in *>(&addr)->sin_port = nport;
+    else
+        reinterpret_cast<sockaddr_in6 *>(&addr)->sin6_port = nport;
+}
 
 /// Formats an IPv4/IPv6/unix socket address ("1.2.3.4:5", "[::1]:5", "/path").
-/// Returns the full length (as snprintf) or EVIO_EINVAL.
+/// Returns the full length (as snprintf) or EVIO_EINVAL. (address_text.cpp)
 int format_address(const sockaddr *sa, socklen_t len, char *buf, size_t buflen) noexcept;
 
 } // namespace evio

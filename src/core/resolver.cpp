@@ -1,14 +1,50 @@
 #include "core/resolver.hpp"
 
+#include <netdb.h>
+
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <evio.h>
+
 #include "core/mailbox.hpp"
 
 namespace evio {
+
+int resolve_dial_host(const ListenSpec &spec, std::vector<SockAddr> &out, std::string &why) {
+    addrinfo hints{};
+    hints.ai_family = spec.family;
+    hints.ai_socktype = spec.transport == Transport::Udp ? SOCK_DGRAM : SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG;
+    addrinfo *res = nullptr;
+    int rc = getaddrinfo(spec.host.c_str(), nullptr, &hints, &res);
+    if (rc != 0 || res == nullptr) {
+        if (res)
+            freeaddrinfo(res);
+        why = spec.original + ": unknown host \"" + spec.host + "\" (" + gai_strerror(rc) + ")";
+        return rc == EAI_MEMORY ? EVIO_ENOMEM : EVIO_ENOENT;
+    }
+    for (const addrinfo *ai = res; ai != nullptr; ai = ai->ai_next) {
+        if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+            ai->ai_addrlen > sizeof(sockaddr_storage))
+            continue;
+        SockAddr a{};
+        std::memcpy(&a.addr, ai->ai_addr, ai->ai_addrlen);
+        a.len = static_cast<socklen_t>(ai->ai_addrlen);
+        set_port(a.addr, spec.port);
+        out.push_back(a);
+    }
+    freeaddrinfo(res);
+    if (out.empty()) {
+        why = spec.original + ": host \"" + spec.host + "\" has no IPv4 or IPv6 address";
+        return EVIO_ENOENT;
+    }
+    return 0;
+}
 
 namespace {
 

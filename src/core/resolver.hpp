@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "core/address.hpp"
 
@@ -26,5 +28,10 @@ struct ResolveJob {
 void resolve_async(ResolveJob job);
 
 inline constexpr int kResolverThreads = 4;
+
+/// Resolves the host name of a dial (`spec.host`, `spec.port`) into its addresses, in
+/// the resolver's order. Blocks (getaddrinfo): the resolver threads only. 0 or a negative
+/// EVIO_E… code (ENOENT: unknown host), with `why` set to a message.
+int resolve_dial_host(const ListenSpec &spec, std::vector<SockAddr> &out, std::string &why);
 
 } // namespace evio
