@@ -254,6 +254,31 @@ static void test_loop_timers(void **s) {
     t_destroy(&st);
 }
 
+/* When `closed` does not come (seen once under valgrind on the std engine): says whether
+ * the loop still runs (a post to the connection answers, with its pending output) or is
+ * stuck, so the failure tells where to look. */
+static atomic_long diag_pending;
+static ts_counter diag_answered; /* static: a stuck loop may answer after we gave up */
+
+static void diag_fn(evio_conn *c, int status, void *arg) {
+    (void)arg;
+    size_t n = 0;
+    int r = status == 0 ? evio_conn_pending(c, &n) : status;
+    atomic_store(&diag_pending, r == 0 ? (long)n : (long)r);
+    ts_counter_add(&diag_answered, 1);
+}
+
+static void explain_no_close(tstate *st) {
+    ts_counter_init(&diag_answered);
+    evio_conn *c = atomic_load(&st->conn);
+    int r = c ? evio_conn_post(c, diag_fn, NULL) : EVIO_ENOTCONN;
+    if (r == 0 && ts_counter_wait_ge(&diag_answered, 1, 2000) == 0)
+        fprintf(stderr, "[timers] no close: the loop runs; pending output %ld bytes\n",
+                atomic_load(&diag_pending));
+    else
+        fprintf(stderr, "[timers] no close: the loop did not run a post in 2 s (post: %d)\n", r);
+}
+
 static void run_timeout(int mode, int64_t idle, int64_t delay, const char *what, int chatter) {
     ts_reset_failures();
     tstate st;
@@ -267,10 +292,13 @@ static void run_timeout(int mode, int64_t idle, int64_t delay, const char *what,
     for (int i = 0; i < chatter; i++) {
         TS_CHECK(ts_write_all(fd, "x", 1) == 0);
         atomic_store(&st.started_at_ns, ts_now_ns()); /* the idle time counts from here */
-        ts_wait_readable(fd, 20); /* paces the chatter (nothing comes back) */
+        ts_wait_readable(fd, 20);                     /* paces the chatter (nothing comes back) */
         TS_CHECK(ts_counter_get(&st.closed) == 0);
     }
-    assert_int_equal(ts_counter_wait_ge(&st.closed, 1, TS_WAIT_TIMEOUT_MS), 0);
+    int waited = ts_counter_wait_ge(&st.closed, 1, TS_WAIT_TIMEOUT_MS);
+    if (waited != 0)
+        explain_no_close(&st);
+    assert_int_equal(waited, 0);
     assert_int_equal(atomic_load(&st.closed_err), EVIO_ETIMEDOUT);
     check_on_time(&st, idle ? idle : delay, what);
     close(fd);
@@ -295,9 +323,9 @@ static void test_write_timeout(void **s) {
 }
 
 static const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_conn_timer),   cmocka_unit_test(test_cancel),
+    cmocka_unit_test(test_conn_timer),           cmocka_unit_test(test_cancel),
     cmocka_unit_test(test_timers_end_with_conn), cmocka_unit_test(test_loop_timers),
-    cmocka_unit_test(test_idle_timeout), cmocka_unit_test(test_read_timeout),
+    cmocka_unit_test(test_idle_timeout),         cmocka_unit_test(test_read_timeout),
     cmocka_unit_test(test_write_timeout),
 };
 
