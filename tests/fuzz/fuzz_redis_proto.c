@@ -23,34 +23,7 @@
 #include <string.h>
 
 #include "fuzz_bytes.h"
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
-
-typedef struct {
-    unsigned char *p;
-    size_t len, cap;
-} bytes;
-
-static void bytes_add(bytes *b, const void *d, size_t n) {
-    if (n == 0)
-        return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n)
-            cap *= 2;
-        b->p = realloc(b->p, cap);
-        CHECK(b->p != NULL);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, d, n);
-    b->len += n;
-}
+#include "fuzz_check.h"
 
 /* A parser and what it produced: each command described as "argc\n" + "len\n<bytes>\n"
  * per argument, so two runs compare with memcmp. */

@@ -34,16 +34,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz_check.h"
+
 #define MAX_ADDRS 4
 #define MAX_TEXT 1024
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static char g_dir[4096];
 static int g_private_net;
