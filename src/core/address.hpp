@@ -14,7 +14,7 @@ namespace evio {
 
 /// What a socket carries. UdpConnected is a dialed UDP socket: connected to one peer and
 /// owned by a connection as a stream socket is (one datagram per read and per flush).
-enum class Transport { Tcp, Udp, Unix, UdpConnected };
+enum class Transport : uint8_t { Tcp, Udp, Unix, UdpConnected };
 
 /// What an address is parsed for: listening (an empty host is every interface, names are
 /// resolved at once) or dialing (an empty host is this machine, names are left for the

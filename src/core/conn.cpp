@@ -87,22 +87,43 @@ int Conn::post(evio_conn_fn fn, void *arg) {
     return 0;
 }
 
+ConnTiming &Conn::timing_block() {
+    if (!timing)
+        timing = std::make_unique<ConnTiming>();
+    return *timing;
+}
+
+int Conn::load_local_addr() {
+    if (local)
+        return 0;
+    auto addr = std::unique_ptr<CompactAddr>(new (std::nothrow) CompactAddr);
+    if (!addr)
+        return EVIO_ENOMEM;
+    if (int e = addr->load_local(io.fd))
+        return e;
+    local = std::move(addr);
+    return 0;
+}
+
 const sockaddr *Conn::local_addr(socklen_t *len) {
-    if (!local.known()) {
+    if (!local) {
         // Asked of the kernel only on the loop's thread: another thread (allowed once the
         // connection has closed) must not race the loop's own writes or a reused fd.
         if (io.fd < 0 || Loop::on_this_thread() != loop) {
             fail(EVIO_ENOTCONN, "evio_conn_local_addr: connection is closed");
             return nullptr;
         }
-        if (int e = local.load_local(io.fd)) {
-            fail_errno(e, "evio_conn_local_addr: getsockname");
+        if (int e = load_local_addr()) {
+            if (e == EVIO_ENOMEM)
+                fail(e, "evio_conn_local_addr: out of memory");
+            else
+                fail_errno(e, "evio_conn_local_addr: getsockname");
             return nullptr;
         }
     }
     if (len)
-        *len = local.len();
-    return local.get();
+        *len = local->len();
+    return local->get();
 }
 
 int Conn::set_keepalive(int seconds) {

@@ -102,8 +102,10 @@ void record_address(BoundSocket &b, int fd, const sockaddr_storage &addr, sockle
         b.addr = addr;
         b.addr_len = len;
     }
-    if (auto *u = dynamic_cast<UdpSocket *>(&b))
-        u->conn.local.set(reinterpret_cast<const sockaddr *>(&b.addr), b.addr_len);
+    if (auto *u = dynamic_cast<UdpSocket *>(&b)) {
+        u->conn.local = std::make_unique<CompactAddr>();
+        u->conn.local->set(reinterpret_cast<const sockaddr *>(&b.addr), b.addr_len);
+    }
 }
 
 } // namespace

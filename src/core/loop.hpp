@@ -137,8 +137,8 @@ class Loop {
     void fire(Timer *t);
     void fire_timeout(Timer *t);
     void touch(Conn *c) {
-        if (c->idle_timeout_ns != 0)
-            c->last_active_ns = turn_now_ns_;
+        if (c->timing && c->timing->idle_timeout_ns != 0)
+            c->timing->last_active_ns = turn_now_ns_;
     }
     void clear_timer(int64_t &id) {
         if (id != 0)

@@ -27,8 +27,10 @@ void Loop::on_recv(Conn *c, const Completion &done) {
         on_input_end(c);
         return;
     }
-    touch(c);
-    clear_timer(c->read_timer); // input came in time
+    if (c->timing) {
+        touch(c);
+        clear_timer(c->timing->read_timer); // input came in time
+    }
     if (!callbacks_.data)
         return;
     const char *in = done.data;
@@ -204,7 +206,8 @@ void Loop::on_send(Conn *c, ssize_t result) {
 /// another thread), what waited for it happens as soon as it has left: a close, a detach,
 /// the write shutdown, the `drained` event.
 void Loop::after_output_left(Conn *c) {
-    clear_timer(c->write_timer); // the output left in time
+    if (c->timing)
+        clear_timer(c->timing->write_timer); // the output left in time
     if (c->state == Conn::State::Open && !c->shut_write && !c->above_high) { // the common case
         if (c->read_paused)
             update_reading(c); // paused for this output: reading resumes (else unchanged)
@@ -305,8 +308,8 @@ void Loop::close_conn(Conn *c, int err) {
 }
 
 void Loop::detach_conn(Conn *c) {
-    if (!c->local.known()) // evio_conn_local_addr() in `detached`, where fd is the user's;
-        c->local.load_local(c->io.fd); // before retire(): then other threads may read it
+    c->load_local_addr(); // evio_conn_local_addr() in `detached`, where fd is the user's;
+                          // before retire(): then other threads may read it
     retire(c);
     const int fd = c->io.fd;
     c->io.fd = -1;

@@ -22,7 +22,7 @@ int64_t Loop::start_timer(Conn *c, int64_t delay_ns, evio_timer_fn fn, void *arg
     int64_t id = timers_.add(due_after(now_ns(), delay_ns), Timer::Kind::User, c, fn, arg);
     if (c != nullptr) {
         try {
-            c->timers.push_back(id);
+            c->timing_block().timers.push_back(id);
         } catch (...) {
             delete timers_.take(id);
             throw;
@@ -37,7 +37,7 @@ int Loop::cancel_timer(int64_t id) {
         return fail(EVIO_ENOENT, "evio_timer_cancel: no such timer on this loop");
     Timer *t = timers_.take(id);
     if (Conn *c = t->conn)
-        std::erase(c->timers, id);
+        std::erase(c->timing->timers, id);
     delete t;
     return 0;
 }
@@ -48,14 +48,17 @@ void Loop::drop_timer(int64_t &id) {
 }
 
 int Loop::set_idle_timeout(Conn *c, int64_t ns) {
-    const int64_t before = c->last_active_ns;
-    c->last_active_ns = now_ns(); // the idle time counts from now (the timer is armed after)
+    if (ns == 0 && !c->timing)
+        return 0; // none, and none asked for
+    ConnTiming &t = c->timing_block();
+    const int64_t before = t.last_active_ns;
+    t.last_active_ns = now_ns(); // the idle time counts from now (the timer is armed after)
     if (int rc =
-            arm_timeout(c, c->idle_timer, Timer::Kind::Idle, ns, "evio_conn_set_idle_timeout")) {
-        c->last_active_ns = before;
+            arm_timeout(c, t.idle_timer, Timer::Kind::Idle, ns, "evio_conn_set_idle_timeout")) {
+        t.last_active_ns = before;
         return rc;
     }
-    c->idle_timeout_ns = ns;
+    t.idle_timeout_ns = ns;
     return 0;
 }
 
@@ -70,13 +73,19 @@ int Loop::arm_timeout(Conn *c, int64_t &slot, Timer::Kind kind, int64_t ns, cons
 }
 
 int Loop::set_read_timeout(Conn *c, int64_t ns) {
-    return arm_timeout(c, c->read_timer, Timer::Kind::Read, ns, "evio_conn_set_read_timeout");
+    if (ns == 0 && !c->timing)
+        return 0;
+    return arm_timeout(c, c->timing_block().read_timer, Timer::Kind::Read, ns,
+                       "evio_conn_set_read_timeout");
 }
 
 int Loop::set_write_timeout(Conn *c, int64_t ns) {
     if (ns > 0 && c->out.empty() && !c->sending)
         ns = 0; // nothing pending: nothing to time
-    return arm_timeout(c, c->write_timer, Timer::Kind::Write, ns, "evio_conn_set_write_timeout");
+    if (ns == 0 && !c->timing)
+        return 0;
+    return arm_timeout(c, c->timing_block().write_timer, Timer::Kind::Write, ns,
+                       "evio_conn_set_write_timeout");
 }
 
 void Loop::run_timers(int64_t now) {
@@ -100,7 +109,7 @@ void Loop::fire(Timer *t) {
     evio_timer_fn fn = t->fn;
     void *arg = t->arg;
     if (c)
-        std::erase(c->timers, t->id);
+        std::erase(c->timing->timers, t->id);
     delete t;
     callback_conn_ = c;
     evio_action action = checked_action(fn(c ? c_handle(c) : nullptr, 0, arg));
@@ -124,19 +133,20 @@ void Loop::fire_timeout(Timer *t) {
         dial_timed_out(static_cast<Dial *>(arg));
         return;
     case Timer::Kind::Idle: {
-        c->idle_timer = 0;
-        const int64_t due = due_after(c->last_active_ns, c->idle_timeout_ns);
+        ConnTiming &timing = *c->timing;
+        timing.idle_timer = 0;
+        const int64_t due = due_after(timing.last_active_ns, timing.idle_timeout_ns);
         if (due > turn_now_ns_) { // there was activity: wait from its time on
-            c->idle_timer = timers_.add(due, Timer::Kind::Idle, c, nullptr, nullptr);
+            timing.idle_timer = timers_.add(due, Timer::Kind::Idle, c, nullptr, nullptr);
             return;
         }
         break;
     }
     case Timer::Kind::Read:
-        c->read_timer = 0;
+        c->timing->read_timer = 0;
         break;
     case Timer::Kind::Write:
-        c->write_timer = 0;
+        c->timing->write_timer = 0;
         if (c->out.empty() && !c->sending)
             return; // the output left just in time
         break;
@@ -149,11 +159,13 @@ void Loop::fire_timeout(Timer *t) {
 /// A connection that closed or detached: its timeouts go, and its user timers get their
 /// last call (EVIO_ENOTCONN) so they can free their arguments.
 void Loop::end_timers(Conn *c) {
-    clear_timer(c->idle_timer);
-    clear_timer(c->read_timer);
-    clear_timer(c->write_timer);
+    if (!c->timing)
+        return;
+    clear_timer(c->timing->idle_timer);
+    clear_timer(c->timing->read_timer);
+    clear_timer(c->timing->write_timer);
     std::vector<int64_t> ids;
-    ids.swap(c->timers);
+    ids.swap(c->timing->timers);
     for (int64_t id : ids) {
         Timer *t = timers_.take(id);
         if (t == nullptr)

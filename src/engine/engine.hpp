@@ -73,20 +73,20 @@ struct Completion {
 /// socket) and keeps it at one address while it is open with the engine; the engine's
 /// bookkeeping lives in it, so submitting an operation allocates nothing.
 struct IoHandle {
+    // fd, tag and role are the loop's; the rest is the engine's own state, which the loop
+    // never reads or writes (the order packs it into 48 bytes).
     int fd = -1;
-    Role role = Role::Stream;
-    void *tag = nullptr; ///< handed back in every completion for this socket
-
-    // The engine's own state; the loop never reads or writes it.
     uint32_t interest = 0;           ///< what the poller watches now
-    bool registered = false;         ///< known to the poller (added on first interest)
-    bool receiving = false;          ///< between recv_start() and recv_stop()
-    bool connecting = false;         ///< a connect() waits for writability
+    void *tag = nullptr;             ///< handed back in every completion for this socket
     const iovec *send_iov = nullptr; ///< the send in flight, if any (rule 5)
+    uint64_t ready_batch = 0;        ///< which batch ready_slot refers to
     int send_iovcnt = 0;
+    uint32_t ready_slot = 0; ///< 1 + index of its event in the engine's batch
+    Role role = Role::Stream;
+    bool registered = false;   ///< known to the poller (added on first interest)
+    bool receiving = false;    ///< between recv_start() and recv_stop()
+    bool connecting = false;   ///< a connect() waits for writability
     bool send_blocked = false; ///< the socket was full: waiting for writability
-    uint32_t ready_slot = 0;   ///< 1 + index of its event in the engine's batch
-    uint64_t ready_batch = 0;  ///< which batch ready_slot refers to
 };
 
 class Engine {

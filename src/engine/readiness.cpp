@@ -17,6 +17,22 @@ constexpr size_t kReadBufferSize = 64 * 1024;
 constexpr int kAcceptBatch = 64;   // accepts per readiness event
 constexpr int kDatagramBatch = 16; // datagrams per readiness event
 
+// With many busy sockets, each event's first touch of its socket's owner (the tag: for a
+// connection, 192 bytes of hot fields in up to four cache lines, see conn.hpp) is a cache miss; fetching
+// them a few events ahead overlaps those misses with the system calls of the events
+// before (conns-1k: server CPU per message -1.3 %, bench/ab). Only a hint: a prefetch
+// never faults, whatever the tag points to by then.
+constexpr int kPrefetchAhead = 3;
+constexpr int kPrefetchLines = 4;
+
+void prefetch_owner(const void *tag) {
+    if (tag == nullptr)
+        return; // the poller's own wake-up
+    const char *p = static_cast<const char *>(tag);
+    for (int i = 0; i < kPrefetchLines; i++)
+        __builtin_prefetch(p + 64 * i);
+}
+
 bool would_block(ssize_t rc) {
     return rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR;
 }
@@ -191,6 +207,8 @@ bool ReadinessEngine::next(Completion &out) {
             return true;
         if (cursor_ >= nevents_)
             return false;
+        if (phase_ == 0 && cursor_ + kPrefetchAhead < nevents_)
+            prefetch_owner(events_[cursor_ + kPrefetchAhead].tag);
         if (from_event(events_[cursor_], out))
             return true;
     }
