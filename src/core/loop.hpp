@@ -1,8 +1,8 @@
 // One event loop: one thread, one engine, the connections it owns. Its member functions
 // live in one file per job: loop.cpp (the turn, dispatch, stopping), posted.cpp (what
 // other threads posted: sends, functions, wakes, handed-over sockets),
-// accept.cpp (listeners, new connections), stream.cpp (a connection's input, output,
-// close and detach), flow.cpp (pause, watermarks, half-close asked by the user),
+// accept.cpp (listeners, new connections), stream.cpp (a connection's input and output),
+// stream_end.cpp (its close or detach), flow.cpp (pause, watermarks, half-close asked by the user),
 // udp.cpp (datagrams), tick.cpp (the tick callback), dial.cpp (outbound connections),
 // timeouts.cpp (timers and connection timeouts).
 #pragma once
@@ -115,6 +115,7 @@ class Loop {
     void update_reading(Conn *c);
     void after_output_left(Conn *c);
     void on_input_end(Conn *c);
+    // stream_end.cpp
     void close_conn(Conn *c, int err);
     void detach_conn(Conn *c);
     void retire(Conn *c);

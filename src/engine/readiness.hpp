@@ -4,9 +4,11 @@
 // a send is tried at once and waits for writability only when the socket is full.
 #pragma once
 
+#include <cerrno>
 #include <memory>
 #include <vector>
 
+#include "core/error.hpp"
 #include "engine/engine.hpp"
 #include "engine/poller.hpp"
 
@@ -36,6 +38,14 @@ class ReadinessEngine final : public Engine {
         IoHandle *h; ///< null once cancelled
         Completion c;
     };
+
+    static bool would_block(ssize_t rc) {
+        return rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR;
+    }
+    /// A system call's result as a completion's: bytes, or a negative EVIO_E… code.
+    static int code_of(ssize_t rc) {
+        return rc >= 0 ? static_cast<int>(rc) : from_errno(static_cast<int>(-rc));
+    }
 
     bool next_queued(Completion &out);
     bool from_event(PollEvent &ev, Completion &out);
