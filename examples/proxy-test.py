@@ -19,10 +19,12 @@ Loopback only, ports from the kernel, every wait bounded; "N passed, N failed" a
 import os, random, re, select, shutil, socket, subprocess, sys, time
 
 build = sys.argv[1] if len(sys.argv) > 1 else "build"
-if "ASAN_OPTIONS" in os.environ:
-    # Under ASAN freed memory waits in a quarantine (256 MiB by default) instead of being
-    # reused, which the RSS bounds below would count as growth: no quarantine for them.
-    os.environ["ASAN_OPTIONS"] += ":quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
+# Under ASAN freed memory waits in a quarantine (256 MiB by default) instead of being
+# reused, which the RSS bounds below would count as growth: no quarantine for them. Set
+# whether or not the caller set ASAN_OPTIONS (a build without ASAN ignores it).
+_asan = os.environ.get("ASAN_OPTIONS", "")
+os.environ["ASAN_OPTIONS"] = (_asan + ":" if _asan else "") + \
+    "quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
 ex = os.path.join(build, "examples")
 total_bytes = int(os.environ.get("PROXY_TEST_BYTES", str(1 << 30)))
 passed = failed = 0
