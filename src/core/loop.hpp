@@ -146,7 +146,8 @@ class Loop {
             drop_timer(id);
     }
     void drop_timer(int64_t &id);
-    int arm_timeout(Conn *c, int64_t &slot, Timer::Kind kind, int64_t ns, const char *fn);
+    int arm_timeout(Conn *c, int64_t ConnTiming::*slot, Timer::Kind kind, int64_t ns,
+                    const char *fn);
     void end_timers(Conn *c);
     void end_loop_timers();
     // tick.cpp

@@ -48,43 +48,40 @@ void Loop::drop_timer(int64_t &id) {
 }
 
 int Loop::set_idle_timeout(Conn *c, int64_t ns) {
-    if (ns == 0 && !c->timing)
-        return 0; // none, and none asked for
-    ConnTiming &t = c->timing_block();
-    const int64_t before = t.last_active_ns;
-    t.last_active_ns = now_ns(); // the idle time counts from now (the timer is armed after)
-    if (int rc =
-            arm_timeout(c, t.idle_timer, Timer::Kind::Idle, ns, "evio_conn_set_idle_timeout")) {
-        t.last_active_ns = before;
+    if (int rc = arm_timeout(c, &ConnTiming::idle_timer, Timer::Kind::Idle, ns,
+                             "evio_conn_set_idle_timeout"))
         return rc;
+    if (c->timing) {                          // (none when none was ever set and 0 is asked)
+        c->timing->last_active_ns = now_ns(); // the idle time counts from now
+        c->timing->idle_timeout_ns = ns;
     }
-    t.idle_timeout_ns = ns;
     return 0;
 }
 
-/// (Re)arms one of a connection's timeouts `ns` from now; 0 only clears it.
-int Loop::arm_timeout(Conn *c, int64_t &slot, Timer::Kind kind, int64_t ns, const char *fn) {
+/// (Re)arms one of a connection's timeouts `ns` from now; 0 only clears it. The timing
+/// block is made for the first timeout armed, not for clearing one never set.
+int Loop::arm_timeout(Conn *c, int64_t ConnTiming::*slot, Timer::Kind kind, int64_t ns,
+                      const char *fn) {
     if (ns < 0)
         return fail(EVIO_EINVAL, std::string(fn) + ": negative timeout");
-    clear_timer(slot);
+    if (ns == 0 && !c->timing)
+        return 0;
+    int64_t &id = c->timing_block().*slot;
+    clear_timer(id);
     if (ns != 0)
-        slot = timers_.add(due_after(now_ns(), ns), kind, c, nullptr, nullptr);
+        id = timers_.add(due_after(now_ns(), ns), kind, c, nullptr, nullptr);
     return 0;
 }
 
 int Loop::set_read_timeout(Conn *c, int64_t ns) {
-    if (ns == 0 && !c->timing)
-        return 0;
-    return arm_timeout(c, c->timing_block().read_timer, Timer::Kind::Read, ns,
+    return arm_timeout(c, &ConnTiming::read_timer, Timer::Kind::Read, ns,
                        "evio_conn_set_read_timeout");
 }
 
 int Loop::set_write_timeout(Conn *c, int64_t ns) {
     if (ns > 0 && c->out.empty() && !c->sending)
         ns = 0; // nothing pending: nothing to time
-    if (ns == 0 && !c->timing)
-        return 0;
-    return arm_timeout(c, c->timing_block().write_timer, Timer::Kind::Write, ns,
+    return arm_timeout(c, &ConnTiming::write_timer, Timer::Kind::Write, ns,
                        "evio_conn_set_write_timeout");
 }
 
