@@ -101,6 +101,8 @@ class UvPoller final : public Poller {
                 uv_update_time(&loop_);
                 uv_timer_start(&timer_, on_timer, static_cast<uint64_t>(timeout_ms), 0);
             }
+            if (std_poller_test_stall)
+                std_poller_test_stall();
             uv_run(&loop_, timeout_ms == 0 ? UV_RUN_NOWAIT : UV_RUN_ONCE);
             if (timeout_ms > 0)
                 uv_timer_stop(&timer_);
@@ -176,7 +178,13 @@ class UvPoller final : public Poller {
         static_cast<UvPoller *>(a->data)->ready_.push_back({nullptr, kReadable});
     }
 
-    static void on_timer(uv_timer_t *) {}
+    // The timeout's end stops uv_run() instead of relying on it to return. libuv before
+    // 1.45 runs due timers at the top of uv_run(), before polling: a thread preempted
+    // past the timeout between uv_timer_start() and uv_run() had its timer fire there and
+    // then polled with no timer left, i.e. forever (ticks, timers and stops of an idle
+    // loop never came). A stopped loop polls without blocking (uv_backend_timeout() is 0);
+    // uv_run() clears the flag before it returns.
+    static void on_timer(uv_timer_t *t) { uv_stop(t->loop); }
 
     static void free_watch(uv_handle_t *h) { delete static_cast<Watch *>(h->data); }
 
@@ -191,6 +199,8 @@ class UvPoller final : public Poller {
 };
 
 } // namespace
+
+void (*std_poller_test_stall)() = nullptr;
 
 std::unique_ptr<Poller> make_std_poller(int &err) {
     auto p = std::make_unique<UvPoller>();

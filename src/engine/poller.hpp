@@ -63,4 +63,9 @@ std::unique_ptr<Poller> make_native_poller(int &err);
 /// Creates the portable poller (libuv). Same contract.
 std::unique_ptr<Poller> make_std_poller(int &err);
 
+/// Tests only (tests/unit): when set, the std poller's wait() calls it between arming its
+/// timeout and running libuv, standing for the thread being preempted there. Null in
+/// the library; not exported.
+extern void (*std_poller_test_stall)();
+
 } // namespace evio
